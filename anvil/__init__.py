@@ -1,0 +1,1 @@
+"""url-anvil: the standard, deterministic HTTP service participants build around."""

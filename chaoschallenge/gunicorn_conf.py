@@ -1,0 +1,52 @@
+"""gunicorn settings shared by both web roles.
+
+Start with ``gunicorn -c chaoschallenge/gunicorn_conf.py chaoschallenge.wsgi``
+(platform) or ``... chaoschallenge.wsgi_anvil`` (anvil). Everything here can be
+overridden on the command line (``--bind``, ``--workers``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+_var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parent.parent / "var")).resolve()
+
+workers = int(os.environ.get("WEB_WORKERS", "2"))
+worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+graceful_timeout = 10
+keepalive = 5
+accesslog = os.environ.get("WEB_ACCESS_LOG") or None
+errorlog = "-"
+# gunicorn >= 25 opens a control socket under $HOME by default. Several
+# gunicorn masters run side by side here (platform, anvil replicas, tests) and
+# would fight over that one path; nothing of ours uses it, so it stays off.
+control_socket_disable = True
+
+
+def _multiproc_dir(bind: list[str]) -> Path:
+    label = "-".join(b.replace(":", "_").replace("/", "_").replace("[", "").replace("]", "") for b in bind)
+    return _var / "prometheus" / label
+
+
+def on_starting(server) -> None:
+    # prometheus_client's multiprocess mode: every worker writes its samples to
+    # files in one folder and /metrics sums them, so counts add up across
+    # workers. The folder belongs to this master alone (keyed by its bind
+    # address) and is emptied at start so that dead runs do not linger.
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        folder = _multiproc_dir(server.cfg.bind)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    else:
+        Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

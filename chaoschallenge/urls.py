@@ -1,0 +1,19 @@
+"""Root URLconf of the platform role."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from common.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("", include("django_prometheus.urls")),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]
+
+if settings.ENABLE_LOCAL_TRACKER:
+    # With the tracker off, none of its URLs exist at all (404, not 403).
+    urlpatterns.append(path("tracker/", include("tracker.urls")))

@@ -1,0 +1,1 @@
+"""Helpers shared by several apps. Nothing in this package imports an app."""

@@ -1,0 +1,39 @@
+"""``/healthz`` of the platform: answers 200 only when what it depends on answers."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+from django.db import connections
+from django.http import HttpRequest, JsonResponse
+
+
+def _check_database(alias: str) -> str | None:
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not healthy", reported below
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _check_cache() -> str | None:
+    try:
+        cache.set("healthz", "ok", 10)
+        if cache.get("healthz") != "ok":
+            return "cache did not return what was written"
+    except Exception as exc:  # noqa: BLE001 - reported below
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    started = time.monotonic()
+    problems = {name: why for name, why in (("database", _check_database("default")), ("cache", _check_cache())) if why}
+    body = {
+        "status": "ok" if not problems else "unhealthy",
+        "checks": {name: problems.get(name, "ok") for name in ("database", "cache")},
+        "took_ms": round((time.monotonic() - started) * 1000, 2),
+    }
+    return JsonResponse(body, status=200 if not problems else 503)

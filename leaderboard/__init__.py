@@ -1,0 +1,1 @@
+"""The competition: challenges, submissions, scoring and leaderboards."""
