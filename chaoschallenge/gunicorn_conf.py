@@ -50,3 +50,25 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def _is_anvil() -> bool:
+    # wsgi_anvil sets CHAOS_ROLE while the worker loads the application, which
+    # happens before post_worker_init.
+    return os.environ.get("CHAOS_ROLE") == "anvil"
+
+
+def post_worker_init(worker) -> None:
+    if _is_anvil():
+        # Register the worker's heartbeat and keep its copy of the faults fresh
+        # from a background thread, so no request waits on the shared store.
+        from anvil.chaos import ticker
+
+        ticker.start()
+
+
+def worker_exit(server, worker) -> None:
+    if _is_anvil():
+        from anvil.chaos import ticker
+
+        ticker.stop()

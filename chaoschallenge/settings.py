@@ -61,12 +61,11 @@ INSTALLED_APPS = [
 
 if ROLE == "anvil":
     # The anvil answers strangers' JSON and must stay fast: no sessions, auth,
-    # CSRF or messages, just metrics and the anvil's own instance/fault layer.
-    MIDDLEWARE = [
-        "django_prometheus.middleware.PrometheusBeforeMiddleware",
-        "anvil.middleware.AnvilMiddleware",
-        "django_prometheus.middleware.PrometheusAfterMiddleware",
-    ]
+    # CSRF or messages, only its own instance/metrics/fault layer. That layer
+    # records the request histogram itself: django-prometheus's before/after
+    # pair costs more per request than the rest of /api/sample-urls together
+    # (measured in docs/anvil.md); its /metrics view still does the exposition.
+    MIDDLEWARE = ["anvil.middleware.AnvilMiddleware"]
     ROOT_URLCONF = "chaoschallenge.urls_anvil"
 else:
     MIDDLEWARE = [
@@ -167,6 +166,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    # One JSON shape for every API error: {"error": "...", "details": {...}}.
+    "EXCEPTION_HANDLER": "common.api.api_exception_handler",
+    # Proxies in front of the platform that append to X-Forwarded-For; with 0
+    # the per-IP throttles use REMOTE_ADDR and a client cannot spoof its IP.
+    "NUM_PROXIES": env_int("API_NUM_PROXIES", 0, minimum=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SRE Chaos Challenge API",
@@ -202,18 +206,126 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ROUTES: dict = {}
 CELERY_BEAT_SCHEDULE: dict = {}
 
+# --- Load tests (loadtest app) -----------------------------------------------
+# Load tests get their own queue, served with concurrency 1 per worker host so
+# that two tests never share (and distort) one machine.
+LOADTEST_QUEUE = env_str("LOADTEST_QUEUE", "loadtest")
+# Who may be loaded: host names, IPs or CIDR networks. Default: loopback and
+# the playground's service names.
+LOADTEST_ALLOWED_TARGET_HOSTS = env_list(
+    "LOADTEST_ALLOWED_TARGET_HOSTS",
+    ["localhost", "127.0.0.0/8", "::1", "anvil", "lb", "entrypoint", "haproxy", "nginx"],
+)
+# How chaos plans reach url-anvil's faults. Empty URL: in-process through
+# anvil.services (the fault store shared on this host / in Redis). Set both to
+# go through the anvil's control API instead (another host, a container).
+LOADTEST_ANVIL_CONTROL_URL = env_str("LOADTEST_ANVIL_CONTROL_URL").rstrip("/")
+LOADTEST_ANVIL_CHAOS_TOKEN = env_secret("LOADTEST_ANVIL_CHAOS_TOKEN")
+if LOADTEST_ANVIL_CONTROL_URL and not LOADTEST_ANVIL_CHAOS_TOKEN:
+    raise ImproperlyConfigured("LOADTEST_ANVIL_CONTROL_URL needs LOADTEST_ANVIL_CHAOS_TOKEN (or _FILE)")
+LOADTEST_MAX_PROCESSES = env_int("LOADTEST_MAX_PROCESSES", 8, minimum=1)
+# Time a runner gets to start (and its workers to connect) on top of the profile's duration.
+LOADTEST_START_GRACE_S = env_int("LOADTEST_START_GRACE_S", 30, minimum=1)
+LOADTEST_STUCK_CHECK_S = env_int("LOADTEST_STUCK_CHECK_S", 30, minimum=1)
+# Live figures of the running test as Prometheus metrics on this port (0: off).
+LOADTEST_METRICS_PORT = env_int("LOADTEST_METRICS_PORT", 0, minimum=0)
+LOADTEST_METRICS_ADDR = env_str("LOADTEST_METRICS_ADDR", "127.0.0.1")
+CELERY_TASK_ROUTES["loadtest.tasks.run_loadtest_task"] = {"queue": LOADTEST_QUEUE}
+CELERY_BEAT_SCHEDULE["loadtest-fail-stuck-runs"] = {
+    "task": "loadtest.tasks.runs_fail_stuck_task",
+    "schedule": float(LOADTEST_STUCK_CHECK_S),
+}
+
 # --- url-anvil -------------------------------------------------------------
 ANVIL_PORT = env_int("ANVIL_PORT", 8080, minimum=1)
+# Sample URLs point at the anvil's own /corpus/ unless a deployment serves it elsewhere.
 ANVIL_CORPUS_BASE_URL = env_str("ANVIL_CORPUS_BASE_URL", f"http://127.0.0.1:{ANVIL_PORT}").rstrip("/")
+# host or host:port entries; empty means "the corpus host only" (see anvil.safety).
 ANVIL_FETCH_ALLOWED_HOSTS = env_list("ANVIL_FETCH_ALLOWED_HOSTS")
-ANVIL_FETCH_ALLOW_PRIVATE = env_bool("ANVIL_FETCH_ALLOW_PRIVATE", False)
+# Link-local addresses (169.254.0.0/16, fe80::/10: cloud metadata services) are
+# refused after DNS resolution unless this is on.
+ANVIL_FETCH_ALLOW_LINK_LOCAL = env_bool("ANVIL_FETCH_ALLOW_LINK_LOCAL", False)
 ANVIL_FETCH_TIMEOUT_S = env_float("ANVIL_FETCH_TIMEOUT_S", 5.0)
 ANVIL_FETCH_MAX_BYTES = env_int("ANVIL_FETCH_MAX_BYTES", 1_000_000, minimum=1)
 ANVIL_FETCH_CONCURRENCY = env_int("ANVIL_FETCH_CONCURRENCY", 8, minimum=1)
+ANVIL_FETCH_MAX_REDIRECTS = env_int("ANVIL_FETCH_MAX_REDIRECTS", 3, minimum=0)
 ANVIL_MAX_URLS = env_int("ANVIL_MAX_URLS", 20, minimum=1)
+ANVIL_MAX_BODY_BYTES = env_int("ANVIL_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 ANVIL_CHAOS_TOKEN = env_secret("ANVIL_CHAOS_TOKEN")
-ANVIL_STATE_DIR = VAR_DIR / "anvil"
+ANVIL_STATE_DIR = Path(env_str("ANVIL_STATE_DIR", str(VAR_DIR / "anvil"))).resolve()
+# Namespace of the anvil's Redis keys, so several deployments (or test runs) can share one Redis.
+ANVIL_STORE_PREFIX = env_str("ANVIL_STORE_PREFIX", "anvil:")
+# How stale a process's copy of the fault list may get, and how often it reports in.
+ANVIL_FAULT_REFRESH_S = env_float("ANVIL_FAULT_REFRESH_S", 1.0)
+ANVIL_HEARTBEAT_S = env_float("ANVIL_HEARTBEAT_S", 2.0)
+ANVIL_HEARTBEAT_STALE_S = env_float("ANVIL_HEARTBEAT_STALE_S", 10.0)
+if ROLE == "anvil":
+    # The anvil must run with no database at all; without aliases any stray
+    # query fails loudly, and the per-request connection bookkeeping is gone.
+    DATABASES = {}
 
 # --- Platform roles --------------------------------------------------------
 PLATFORM_PORT = env_int("PLATFORM_PORT", 8000, minimum=1)
 ENABLE_LOCAL_TRACKER = env_bool("ENABLE_LOCAL_TRACKER", False)
+
+# --- Local tracker ---------------------------------------------------------
+# Opt-in personal notebook of load-test results in its own database (the
+# "tracker" alias); with ENABLE_LOCAL_TRACKER off none of it is reachable.
+# The in-process ingest that `run_loadtest --track` calls by dotted path, so
+# loadtest never imports the tracker.
+TRACKER_LOCAL_INGEST = "tracker.services.run_track_local"
+# x-api-key expected by /tracker/api/…; empty: only loopback clients are accepted.
+LOCAL_TRACKER_API_KEY = env_secret("LOCAL_TRACKER_API_KEY")
+# Where `run_loadtest --track` sends results when the tracker runs elsewhere
+# (e.g. http://host:8000/tracker/api/track) and the key that server expects.
+TRACKING_SERVICE_URL = env_str("TRACKING_SERVICE_URL")
+TRACKING_SERVICE_API_KEY = env_secret("TRACKING_SERVICE_API_KEY")
+# The userId that engine runs are logged under.
+TRACKER_USER_ID = env_str("TRACKER_USER_ID", "local")
+# A run is a regression/improvement when it differs from the pinned baseline by
+# more than this percentage *and* lies outside the range of the previous N runs.
+TRACKER_REGRESSION_THRESHOLD_PCT = env_float("TRACKER_REGRESSION_THRESHOLD_PCT", 10.0)
+TRACKER_NOISE_WINDOW = env_int("TRACKER_NOISE_WINDOW", 5, minimum=0)
+# Recording sessions: one small standard load test per interval.
+TRACKER_RECORDING_INTERVAL_S = env_int("TRACKER_RECORDING_INTERVAL_S", 300, minimum=10)
+TRACKER_RECORDING_USERS = env_int("TRACKER_RECORDING_USERS", 5, minimum=1)
+TRACKER_RECORDING_DURATION_S = env_int("TRACKER_RECORDING_DURATION_S", 15, minimum=1)
+# How often beat looks for recording sessions that are due.
+TRACKER_RECORDING_TICK_S = env_int("TRACKER_RECORDING_TICK_S", 30, minimum=1)
+# Most runs one batch may carry, and one page of GET /tracker/api/track/<userId>.
+TRACKER_BATCH_MAX = env_int("TRACKER_BATCH_MAX", 5000, minimum=1)
+TRACKER_PAGE_DEFAULT = env_int("TRACKER_PAGE_DEFAULT", 500, minimum=1)
+TRACKER_PAGE_MAX = env_int("TRACKER_PAGE_MAX", 2000, minimum=1)
+# Largest request body the tracker API reads (batches are bigger than Django's 2.5 MB form limit).
+TRACKER_MAX_BODY_BYTES = env_int("TRACKER_MAX_BODY_BYTES", 10_000_000, minimum=1024)
+if ENABLE_LOCAL_TRACKER:
+    CELERY_BEAT_SCHEDULE["tracker-recording-tick"] = {
+        "task": "tracker.tasks.recording_tick_task",
+        "schedule": float(TRACKER_RECORDING_TICK_S),
+    }
+
+# --- Playground (Prometheus file-based service discovery) -----------------
+# ``manage.py add_scrape_target`` writes one JSON file per participant
+# application here; Prometheus watches the folder (deploy/prometheus/).
+PROMETHEUS_FILE_SD_DIR = Path(env_str("PROMETHEUS_FILE_SD_DIR", str(VAR_DIR / "scrape-targets"))).resolve()
+
+# --- Leaderboard (the competition) ----------------------------------------
+# Participant API keys are stored as HMAC-SHA256 under this secret (default:
+# SECRET_KEY). Changing it invalidates every key, so set it explicitly in production.
+LEADERBOARD_API_KEY_SECRET = env_secret("LEADERBOARD_API_KEY_SECRET") or SECRET_KEY
+LEADERBOARD_PAGE_SIZE = env_int("LEADERBOARD_PAGE_SIZE", 50, minimum=1)
+# API throttles, "<count>/<second|minute|hour|day>", counted in the shared cache:
+# every request per client IP, authenticated requests per key, and new
+# submissions per key (on top of the per-challenge daily limit).
+LEADERBOARD_API_RATES = {
+    "ip": env_str("API_RATE_PER_IP", "600/minute"),
+    "key": env_str("API_RATE_PER_KEY", "120/minute"),
+    "submit": env_str("API_RATE_SUBMIT_PER_KEY", "20/hour"),
+}
+# Cache-key namespace of those throttles (tests give each test its own).
+LEADERBOARD_THROTTLE_NAMESPACE = env_str("LEADERBOARD_THROTTLE_NAMESPACE", "throttle")
+# Seconds the public leaderboard API answer may be served from the cache; a
+# newly scored submission invalidates it at once.
+LEADERBOARD_CACHE_S = env_int("LEADERBOARD_CACHE_S", 30, minimum=0)
+# Submissions run on the load-test queue, one at a time like every load test.
+CELERY_TASK_ROUTES["leaderboard.tasks.submission_run_task"] = {"queue": LOADTEST_QUEUE}

@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/", include("leaderboard.api.urls")),
+    path("", include("leaderboard.urls")),
 ]
 
 if settings.ENABLE_LOCAL_TRACKER:

@@ -1,7 +1,9 @@
-"""Root URLconf of the anvil role: url-anvil only."""
+"""Root URLconf of the anvil role: url-anvil only.
 
-from django.urls import include, path
+The anvil's patterns are used directly rather than through ``include()`` so
+that resolving a request walks one flat list.
+"""
 
-urlpatterns = [
-    path("", include("anvil.urls")),
-]
+from anvil.urls import urlpatterns
+
+__all__ = ["urlpatterns"]

@@ -102,6 +102,12 @@ echo "==> starting services"
 while IFS='|' read -r name cmd url; do start_one "$name" "$cmd"; done < <(services)
 while IFS='|' read -r name cmd url; do wait_for "$name" "$url"; done < <(services)
 
+# A demo participant (key printed once, kept in $VAR_DIR/demo-api-key) and, on
+# the first start only, one Robust Service run against the local url-anvil so
+# that the leaderboard is not empty. Idempotent: reruns create nothing new.
+echo "==> seeding the demo participant"
+.venv/bin/python manage.py seed_demo --submit-url "http://127.0.0.1:$ANVIL_PORT"
+
 cat <<DONE
 
 SRE Chaos Challenge is up:

@@ -1,1 +1,20 @@
-urlpatterns: list = []
+"""Tracker URLs; included under /tracker/ only when ENABLE_LOCAL_TRACKER is true."""
+
+from django.urls import path
+
+from tracker import api, views
+
+app_name = "tracker"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("targets/<str:target_key>/", views.target, name="target"),
+    path("targets/<str:target_key>/baseline", views.baseline_pin, name="baseline-pin"),
+    path("targets/<str:target_key>/baseline/clear", views.baseline_clear, name="baseline-clear"),
+    path("compare/", views.compare, name="compare"),
+    path("recordings/start", views.recording_start, name="recording-start"),
+    path("recordings/<int:recording_pk>/stop", views.recording_stop, name="recording-stop"),
+    path("api/track", api.track, name="api-track"),
+    path("api/runs/batch", api.runs_batch, name="api-runs-batch"),
+    path("api/track/<str:user_id>", api.user_runs, name="api-user-runs"),
+]

@@ -1,0 +1,156 @@
+"""Admin for challenges, participants and submissions; load-test runs are shown read-only."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from leaderboard import services
+from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
+from loadtest.models import LoadTestRun
+from loadtest.profiles import ProfileError
+
+
+class ChallengeAdminForm(forms.ModelForm):
+    class Meta:
+        model = Challenge
+        fields = [
+            "slug", "name", "description", "rules", "scoring", "profile", "chaos_plan", "up_threshold_pct",
+            "daily_limit", "position", "is_active",
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if "profile" not in data or "chaos_plan" not in data:
+            return data  # a field already has its own error (e.g. not JSON)
+        try:
+            data["profile"], data["chaos_plan"] = services.challenge_config_validate(
+                profile=data["profile"], chaos_plan=data["chaos_plan"]
+            )
+        except ProfileError as exc:
+            field = "chaos_plan" if exc.field.startswith("chaos_plan") else "profile"
+            self.add_error(field, str(exc))
+        return data
+
+
+@admin.register(Challenge)
+class ChallengeAdmin(admin.ModelAdmin):
+    form = ChallengeAdminForm
+    list_display = ["name", "slug", "scoring", "up_threshold_pct", "daily_limit", "is_active", "position"]
+    list_editable = ["is_active", "position"]
+    list_filter = ["scoring", "is_active"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+
+
+class ParticipantAddForm(forms.ModelForm):
+    class Meta:
+        model = Participant
+        fields = ["username", "display_name", "is_active"]
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ["username", "display_name", "key_prefix", "key_created_at", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["username", "display_name", "key_prefix"]
+    readonly_fields = ["key_prefix", "key_created_at", "created_at"]
+    show_full_result_count = False
+    actions = ["rotate_keys"]
+
+    def get_form(self, request: HttpRequest, obj: Participant | None = None, **kwargs: object):
+        if obj is None:
+            kwargs["form"] = ParticipantAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Participant | None = None) -> list[str]:
+        return [] if obj is None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Participant, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        participant, key = services.participant_create(username=obj.username, display_name=obj.display_name)
+        if not obj.is_active:
+            participant.is_active = False
+            participant.save(update_fields=["is_active"])
+        obj.pk = participant.pk
+        obj.key_prefix, obj.key_hash, obj.key_created_at = participant.key_prefix, participant.key_hash, participant.key_created_at
+        messages.warning(request, f"API key of {participant.username} (shown only now, copy it): {key}")
+
+    @admin.action(description="Rotate the API key of the selected participants (old keys stop working)")
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        for participant in queryset:
+            key = services.participant_key_rotate(participant=participant)
+            messages.warning(request, f"New API key of {participant.username} (shown only now, copy it): {key}")
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ["id", "participant", "challenge", "status", "score", "is_best", "created_at", "finished_at"]
+    list_filter = ["challenge", "status", "is_best"]
+    list_select_related = ["participant", "challenge"]
+    search_fields = ["participant__username", "target_url"]
+    raw_id_fields = ["participant", "run"]
+    date_hierarchy = "created_at"
+    # Counting every row on each list page is what makes big admin lists slow.
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["rerun", "cancel"]
+    readonly_fields = [
+        "participant", "challenge", "target_url", "idempotency_key", "status", "run", "statistic_1", "statistic_2",
+        "statistic_3", "score", "details", "is_best", "error", "created_at", "started_at", "finished_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Submissions come through the API (or the re-run action), never typed in.
+        return False
+
+    @admin.action(description="Re-run: queue a new submission with the same target")
+    def rerun(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        for submission in queryset.select_related("participant", "challenge"):
+            try:
+                fresh = services.submission_rerun(submission=submission)
+            except services.SubmissionError as exc:
+                messages.error(request, f"Submission {submission.id}: {exc.message}")
+            else:
+                messages.success(request, f"Submission {submission.id} queued again as {fresh.id}")
+
+    @admin.action(description="Cancel the selected queued or running submissions")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        done = sum(1 for submission in queryset.filter(status__in=[SubmissionStatus.QUEUED, SubmissionStatus.RUNNING])
+                   if services.submission_cancel(submission=submission))
+        messages.info(request, f"Cancellation requested for {done} submission(s)")
+
+    def delete_model(self, request: HttpRequest, obj: Submission) -> None:
+        super().delete_model(request, obj)
+        services.submission_best_refresh(participant_id=obj.participant_id, challenge_id=obj.challenge_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        pairs = set(queryset.values_list("participant_id", "challenge_id"))
+        super().delete_queryset(request, queryset)
+        for participant_id, challenge_id in pairs:
+            services.submission_best_refresh(participant_id=participant_id, challenge_id=challenge_id)
+
+
+class ReadOnlyRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "origin", "status", "target_url", "total_requests", "rps", "created_at", "finished_at"]
+    list_filter = ["status", "origin"]
+    show_full_result_count = False
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: LoadTestRun | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: LoadTestRun | None = None) -> bool:
+        return False
+
+
+# The engine may register its own admin for runs; only fill the gap if it does not.
+if not admin.site.is_registered(LoadTestRun):
+    admin.site.register(LoadTestRun, ReadOnlyRunAdmin)

@@ -1,0 +1,162 @@
+"""The competition: challenges, participants and their submissions.
+
+Scores are written only by the scoring step of a run the platform performed
+itself; no model field is ever filled from participant input except the target
+URL and the idempotency key.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class ScoringKind(models.TextChoices):
+    ROBUST_SERVICE = "robust_service", "Robust Service"
+    GRACEFUL_DEGRADATION = "graceful_degradation", "Graceful Degradation"
+    LONGEST_UPKEEP = "longest_upkeep", "Longest Upkeep"
+
+
+class Challenge(models.Model):
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    rules = models.TextField(blank=True, help_text="Shown on the challenge's page, below the scoring rules.")
+    # Normalized by loadtest.profiles on save (see ChallengeAdminForm / challenge_save).
+    profile = models.JSONField()
+    chaos_plan = models.JSONField(default=list, blank=True)
+    scoring = models.CharField(max_length=30, choices=ScoringKind.choices)
+    up_threshold_pct = models.FloatField(
+        default=95.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
+        help_text="A second is up when the probe saw the service healthy and at least this share of its requests succeeded.",
+    )
+    daily_limit = models.PositiveSmallIntegerField(
+        default=10, help_text="Submissions per participant per UTC day for this challenge (0 closes it)."
+    )
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order of the tabs.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(up_threshold_pct__gte=0, up_threshold_pct__lte=100),
+                name="leaderboard_challenge_threshold_is_a_percentage",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Participant(models.Model):
+    username = models.SlugField(max_length=40, unique=True)
+    display_name = models.CharField(max_length=100, blank=True)
+    # The key is "scc_<prefix>_<secret>": the prefix finds the row, the HMAC of
+    # the whole key proves it. The key itself is never stored.
+    key_prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    key_created_at = models.DateTimeField(null=True, blank=True, editable=False)
+    is_active = models.BooleanField(default=True, help_text="Inactive participants cannot submit.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.username
+
+    # DRF asks these of request.user.
+    is_authenticated = True
+    is_anonymous = False
+
+
+class SubmissionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SCORED = "scored", "Scored"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING)
+
+
+class Submission(models.Model):
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="submissions")
+    challenge = models.ForeignKey(Challenge, on_delete=models.PROTECT, related_name="submissions")
+    target_url = models.URLField(max_length=500)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=SubmissionStatus.choices, default=SubmissionStatus.QUEUED)
+    run = models.OneToOneField(
+        "loadtest.LoadTestRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="submission"
+    )
+    # The challenge's three statistics in its own order (see leaderboard.scoring.COLUMNS);
+    # plain columns so the leaderboard can sort on any of them in the database.
+    statistic_1 = models.FloatField(null=True, blank=True)
+    statistic_2 = models.FloatField(null=True, blank=True)
+    statistic_3 = models.FloatField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    # Every figure the scoring produced (incl. the extras: p95, MTTR, …) and its inputs.
+    details = models.JSONField(default=dict, blank=True)
+    # The participant's best scored submission of this challenge (ties: the earlier);
+    # maintained by the scoring service so a leaderboard is one indexed scan.
+    is_best = models.BooleanField(default=False, editable=False)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The leaderboard's first page: best rows of one challenge by rank.
+            models.Index(
+                "challenge",
+                models.F("score").desc(),
+                "created_at",
+                "id",
+                name="leaderboard_sub_best_rank",
+                condition=models.Q(is_best=True),
+            ),
+            models.Index(fields=["participant", "-created_at"], name="leaderboard_sub_participant"),
+            models.Index(fields=["status", "created_at"], name="leaderboard_sub_status"),
+            models.Index(fields=["participant", "challenge", "created_at"], name="leaderboard_sub_quota"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="leaderboard_sub_idempotent",
+            ),
+            # At most one queued or running submission per participant, enforced
+            # by the database so two concurrent requests cannot both get in.
+            models.UniqueConstraint(
+                fields=["participant"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="leaderboard_sub_one_active",
+            ),
+            models.UniqueConstraint(
+                fields=["participant", "challenge"],
+                condition=models.Q(is_best=True),
+                name="leaderboard_sub_one_best",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_best=False) | models.Q(status="scored", score__isnull=False),
+                name="leaderboard_sub_best_is_scored",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"submission {self.pk} by {self.participant_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES

@@ -1,0 +1,257 @@
+"""Reads of the competition: leaderboards, a submission's progress and chart, scoring input."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F, OrderBy, QuerySet, Window
+from django.db.models.functions import RowNumber
+
+from leaderboard.keys import api_key_matches, api_key_prefix
+from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
+from leaderboard.scoring import COLUMNS, Column, Fault, Probe, RunData, Second
+from loadtest.models import ChaosEvent, LoadTestRun, ProbeResult, RunSample
+
+
+def participant_by_key(*, key: str) -> Participant | None:
+    prefix = api_key_prefix(key=key)
+    if prefix is None:
+        return None
+    participant = Participant.objects.filter(key_prefix=prefix).first()
+    # Compare even for an unknown prefix would not hide more: the prefix is
+    # public anyway. What matters is the constant-time comparison of the hash.
+    if participant is None or not api_key_matches(key=key, key_hash=participant.key_hash):
+        return None
+    return participant
+
+
+def challenge_list(*, active_only: bool = True) -> list[Challenge]:
+    challenges = Challenge.objects.all()
+    if active_only:
+        challenges = challenges.filter(is_active=True)
+    return list(challenges)
+
+
+def challenge_columns(*, challenge: Challenge) -> tuple[Column, Column, Column]:
+    return COLUMNS[challenge.scoring]
+
+
+def profile_ramp_up_s(*, profile: dict) -> int:
+    """Seconds the load generator needs to reach the profile's starting users."""
+    users = profile.get("users") or 0
+    spawn_rate = profile.get("spawn_rate") or 0
+    if users <= 0 or spawn_rate <= 0:
+        return 0
+    return math.ceil(users / spawn_rate)
+
+
+def run_scoring_input(*, run: LoadTestRun) -> RunData:
+    """The plain per-second record that ``leaderboard.scoring`` works on, in three queries."""
+    seconds = [
+        Second(
+            second=row["second"],
+            requests=row["requests"],
+            successes=row["successes"],
+            success_latency_sum_ms=row["success_latency_sum_ms"],
+            latency_histogram=row["latency_histogram"] or {},
+            instances=tuple(row["instances"] or ()),
+        )
+        for row in RunSample.objects.filter(run=run).order_by("second").values(
+            "second", "requests", "successes", "success_latency_sum_ms", "latency_histogram", "instances"
+        )
+    ]
+    probes = [
+        Probe(second=second, up=up, instance=instance)
+        for second, up, instance in ProbeResult.objects.filter(run=run)
+        .order_by("probed_at")
+        .values_list("second", "up", "instance")
+    ]
+    faults = []
+    for event in ChaosEvent.objects.filter(run=run).order_by("index"):
+        if event.applied_second is None:
+            continue  # never applied (e.g. the anvil refused it): nothing was induced
+        end = event.cleared_second if event.cleared_second is not None else event.applied_second + event.duration_s
+        faults.append(Fault(kind=event.kind, start_s=event.applied_second, end_s=end))
+    return RunData(
+        duration_s=int(run.profile.get("duration_s") or 0),
+        ramp_up_s=profile_ramp_up_s(profile=run.profile),
+        seconds=seconds,
+        probes=probes,
+        faults=faults,
+    )
+
+
+# --- leaderboards ------------------------------------------------------------
+
+# Public sort keys → database expressions. Every ordering ends with the ranking
+# order so that equal values keep a stable order (ties: the earlier submission).
+RANK_ORDER = (F("score").desc(), F("created_at").asc(), F("id").asc())
+SORT_FIELDS = {
+    "rank": None,
+    "participant": F("participant__username"),
+    "statistic_1": F("statistic_1"),
+    "statistic_2": F("statistic_2"),
+    "statistic_3": F("statistic_3"),
+    "score": F("score"),
+    "when": F("created_at"),
+}
+
+
+class UnknownSort(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    rank: int
+    submission: Submission
+
+    @property
+    def participant(self) -> Participant:
+        return self.submission.participant
+
+
+@dataclass(frozen=True)
+class LeaderboardPage:
+    challenge: Challenge
+    columns: tuple[Column, Column, Column]
+    rows: list[LeaderboardRow]
+    sort: str
+    page: int
+    page_count: int
+    total: int
+    per_page: int
+
+
+def sort_parse(*, sort: str | None) -> tuple[str, bool]:
+    """``"-statistic_1"`` → ("statistic_1", descending). Raises UnknownSort naming the choices."""
+    sort = (sort or "rank").strip()
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORT_FIELDS:
+        raise UnknownSort(f"unknown sort {sort!r}; use one of {', '.join(SORT_FIELDS)} (prefix - for descending)")
+    return key, descending
+
+
+def leaderboard_best(*, challenge: Challenge) -> QuerySet[Submission]:
+    return Submission.objects.filter(challenge=challenge, is_best=True)
+
+
+def leaderboard_page(
+    *, challenge: Challenge, sort: str | None = None, page: int = 1, per_page: int | None = None
+) -> LeaderboardPage:
+    """One page of a challenge's ranking, in a constant number of queries (a count and the rows).
+
+    Each participant appears once, with their best scored submission (kept as
+    ``is_best`` by the scoring service, so this is a scan of a partial index).
+    """
+    key, descending = sort_parse(sort=sort)
+    per_page = per_page or settings.LEADERBOARD_PAGE_SIZE
+    best = leaderboard_best(challenge=challenge)
+    total = best.count()
+    page_count = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), page_count)
+    offset = (page - 1) * per_page
+    rows = best.select_related("participant").only(
+        "id", "score", "statistic_1", "statistic_2", "statistic_3", "created_at", "finished_at",
+        "participant__username", "participant__display_name", "challenge_id",
+    )
+
+    if key == "rank":
+        order = RANK_ORDER if not descending else tuple(_reverse(o) for o in RANK_ORDER)
+        submissions = list(rows.order_by(*order)[offset : offset + per_page])
+        count = total
+        ranks = [offset + i + 1 if not descending else count - offset - i for i in range(len(submissions))]
+    else:
+        expression = SORT_FIELDS[key]
+        ordered = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+        # The rank stays the rank by score whatever the display order.
+        submissions = list(
+            rows.annotate(rank=Window(RowNumber(), order_by=list(RANK_ORDER))).order_by(ordered, *RANK_ORDER)[
+                offset : offset + per_page
+            ]
+        )
+        ranks = [s.rank for s in submissions]
+
+    return LeaderboardPage(
+        challenge=challenge,
+        columns=COLUMNS[challenge.scoring],
+        rows=[LeaderboardRow(rank=rank, submission=s) for rank, s in zip(ranks, submissions, strict=True)],
+        sort=f"{'-' if descending else ''}{key}",
+        page=page,
+        page_count=page_count,
+        total=total,
+        per_page=per_page,
+    )
+
+
+def _reverse(order: OrderBy) -> OrderBy:
+    return order.expression.asc() if order.descending else order.expression.desc()
+
+
+# --- submissions -------------------------------------------------------------
+
+
+def submission_queue_position(*, submission: Submission) -> int | None:
+    """1 = next to run. Load tests run one at a time on one queue, in order of creation."""
+    if submission.status != SubmissionStatus.QUEUED:
+        return None
+    ahead = Submission.objects.filter(status=SubmissionStatus.QUEUED, created_at__lt=submission.created_at).count()
+    running = Submission.objects.filter(status=SubmissionStatus.RUNNING).count()
+    return ahead + running + 1
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    queue_position: int | None
+    elapsed_s: float | None
+    duration_s: int
+    current_rps: float | None
+    current_p95_ms: float | None
+    seconds_recorded: int
+
+
+def submission_progress(*, submission: Submission, now: datetime) -> Progress:
+    profile = submission.run.profile if submission.run_id else submission.challenge.profile
+    duration = int((profile or {}).get("duration_s") or 0)
+    elapsed = (now - submission.started_at).total_seconds() if submission.started_at else None
+    latest = None
+    recorded = 0
+    if submission.run_id and submission.status == SubmissionStatus.RUNNING:
+        latest = (
+            RunSample.objects.filter(run_id=submission.run_id).order_by("-second").values("second", "rps", "latency_p95_ms").first()
+        )
+        recorded = latest["second"] + 1 if latest else 0
+    return Progress(
+        status=submission.status,
+        queue_position=submission_queue_position(submission=submission),
+        elapsed_s=round(elapsed, 1) if elapsed is not None else None,
+        duration_s=duration,
+        current_rps=latest["rps"] if latest else None,
+        current_p95_ms=latest["latency_p95_ms"] if latest else None,
+        seconds_recorded=recorded,
+    )
+
+
+def participant_submissions(*, participant: Participant, limit: int = 200) -> list[Submission]:
+    return list(
+        Submission.objects.filter(participant=participant).select_related("challenge").order_by("-created_at", "-id")[:limit]
+    )
+
+
+def submission_for_participant(*, participant: Participant, submission_id: int) -> Submission | None:
+    """A participant's own submission; someone else's is as absent as a missing one."""
+    return Submission.objects.select_related("challenge").filter(id=submission_id, participant=participant).first()
+
+
+LEADERBOARD_VERSION_KEY = "leaderboard:version"
+
+
+def leaderboard_version() -> int:
+    """Bumped whenever a ranking may have changed; part of every cached leaderboard's key."""
+    return cache.get(LEADERBOARD_VERSION_KEY) or 0

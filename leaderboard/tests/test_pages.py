@@ -1,0 +1,221 @@
+"""The server-rendered pages: leaderboards, participants, submissions."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from leaderboard import services
+from leaderboard.models import Submission, SubmissionStatus
+from leaderboard.tests.conftest import challenge_get, participant_make, run_make, scored_make, submission_make
+from loadtest.models import ChaosEvent, RunSample, RunStatus
+
+
+def row_cells(content: str, name: str) -> list[str]:
+    """The texts of the numeric cells of the leaderboard row of participant ``name``."""
+    page = content if isinstance(content, str) else content.decode()
+    for row in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S):
+        if f">{name}</a>" in row:
+            cells = re.findall(r'<td class="num[^"]*">(.*?)</td>', row, flags=re.S)
+            return [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells]
+    raise AssertionError(f"no row for {name}")
+
+
+def score_a_run(*, participant, challenge, run):
+    """Score a stored run the way the worker does, through the real scoring service."""
+    submission = submission_make(participant=participant, challenge=challenge, status=SubmissionStatus.RUNNING, run=run)
+    return services.submission_finish(submission_id=submission.id, run=run)
+
+
+# --- each challenge shows its three statistics right (the original's bug) ----------
+
+
+def test_robust_service_shows_sustained_rps_avg_latency_and_uptime(client, alice):
+    challenge = challenge_get("robust-service")
+    # 10 s, ramp-up ceil(10 users / 5 per s) = 2 s → 8 measured seconds of 10 successes at 20 ms;
+    # the probe fails in second 5 → 7 of 8 up = 87.5 %; score 10 x 0.875 = 8.75.
+    run = run_make(duration_s=10, spawn_rate=5.0, down={5})
+    score_a_run(participant=alice[0], challenge=challenge, run=run)
+    response = client.get("/leaderboard/robust-service/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    for header in ("Sustained RPS", "Avg Latency", "Uptime", "req/s", "(ms)", "(%)"):
+        assert header in content
+    assert row_cells(content, "Alice A.") == ["1", "10.0", "20.0", "87.50", "8.75"]
+
+
+def test_graceful_degradation_shows_requests_handled_error_rate_and_p95(client, alice):
+    challenge = challenge_get("graceful-degradation")
+    # Ramp-up 1 s; seconds 1-9: 90 requests, 85 successes → 5/90 = 5.56 % errors; every latency
+    # 20 ms, whose histogram bucket reports 20.1 ms.
+    per_second = [(10, 10, 20.0)] * 10
+    per_second[4] = (10, 5, 20.0)
+    run = run_make(duration_s=10, per_second=per_second)
+    score_a_run(participant=alice[0], challenge=challenge, run=run)
+    content = client.get("/leaderboard/graceful-degradation/").content.decode()
+    for header in ("Requests Handled", "Error Rate", "p95 Latency"):
+        assert header in content
+    assert row_cells(content, "Alice A.") == ["1", "85", "5.56", "20.1", "85.00"]
+
+
+def test_longest_upkeep_shows_uptime_duration_last_downtime_and_restarts(client, alice):
+    challenge = challenge_get("longest-upkeep")
+    # Ramp-up 1 s; down in seconds 3-4; up 5-9 → longest streak 5 s, last down at 4 s;
+    # a new process serves from second 7 → 1 restart.
+    run = run_make(duration_s=10, down={3, 4})
+    RunSample.objects.filter(run=run, second__gte=7).update(instances=["boot-b"])
+    score_a_run(participant=alice[0], challenge=challenge, run=run)
+    content = client.get("/leaderboard/longest-upkeep/").content.decode()
+    for header in ("Uptime Duration", "Last Downtime", "Restarts"):
+        assert header in content
+    assert row_cells(content, "Alice A.") == ["1", "5", "4", "1", "5.00"]
+
+
+def test_a_service_never_down_reads_never_and_absent_figures_a_dash(client, alice, outsider):
+    upkeep = challenge_get("longest-upkeep")
+    scored_make(participant=alice[0], challenge=upkeep, statistics=(59.0, None, 0.0), score=59.0)
+    robust = challenge_get("robust-service")
+    scored_make(participant=outsider[0], challenge=robust, statistics=(0.0, None, 0.0), score=0.0)
+    assert row_cells(client.get("/leaderboard/longest-upkeep/").content.decode(), "Alice A.")[2] == "never"
+    assert row_cells(client.get("/leaderboard/robust-service/").content.decode(), "mallory")[1:4] == ["0.0", "—", "0.00"]
+
+
+# --- ranking, sorting, paging ------------------------------------------------
+
+
+def test_the_home_page_shows_a_tab_per_challenge_and_the_first_leaderboard(client, db):
+    content = client.get("/").content.decode()
+    for name in ("Robust Service", "Graceful Degradation", "Longest Upkeep"):
+        assert name in content
+    assert 'aria-current="page">Robust Service' in content
+
+
+def test_it_ranks_each_participants_best_and_ties_go_to_the_earlier_submission(client, db):
+    robust = challenge_get("robust-service")
+    now = timezone.now()
+    early, _ = participant_make("early")
+    late, _ = participant_make("late")
+    top, _ = participant_make("top")
+    scored_make(participant=late, challenge=robust, statistics=(50.0, 9.0, 100.0), score=50.0, created_at=now - timedelta(hours=1))
+    scored_make(participant=early, challenge=robust, statistics=(50.0, 8.0, 100.0), score=50.0, created_at=now - timedelta(hours=2))
+    scored_make(participant=top, challenge=robust, statistics=(10.0, 1.0, 100.0), score=10.0, created_at=now - timedelta(hours=5))
+    scored_make(participant=top, challenge=robust, statistics=(90.0, 1.0, 100.0), score=90.0, created_at=now)
+    content = client.get("/leaderboard/robust-service/").content.decode()
+    assert content.index(">top</a>") < content.index(">early</a>") < content.index(">late</a>")
+    assert row_cells(content, "top")[0] == "1" and row_cells(content, "early")[0] == "2" and row_cells(content, "late")[0] == "3"
+    assert content.count(">top</a>") == 1
+
+
+def test_sorting_by_a_column_keeps_the_rank(client, db):
+    robust = challenge_get("robust-service")
+    fast, _ = participant_make("fast")
+    slow, _ = participant_make("slow")
+    scored_make(participant=fast, challenge=robust, statistics=(100.0, 5.0, 100.0), score=100.0)
+    scored_make(participant=slow, challenge=robust, statistics=(10.0, 50.0, 100.0), score=10.0)
+    content = client.get("/leaderboard/robust-service/?sort=-statistic_2").content.decode()
+    assert content.index(">slow</a>") < content.index(">fast</a>")
+    assert row_cells(content, "slow")[0] == "2"
+    content = client.get("/leaderboard/robust-service/?sort=participant").content.decode()
+    assert content.index(">fast</a>") < content.index(">slow</a>")
+    content = client.get("/leaderboard/robust-service/?sort=-rank").content.decode()
+    assert content.index(">slow</a>") < content.index(">fast</a>")
+    assert row_cells(content, "slow")[0] == "2"
+
+
+def test_bad_sort_or_page_is_400_and_unknown_challenge_404(client, db):
+    assert client.get("/leaderboard/robust-service/?sort=speed").status_code == 400
+    assert client.get("/leaderboard/robust-service/?page=abc").status_code == 400
+    assert client.get("/leaderboard/no-such-challenge/").status_code == 404
+
+
+def test_the_leaderboard_pages_through_participants(client, db, settings):
+    settings.LEADERBOARD_PAGE_SIZE = 2
+    robust = challenge_get("robust-service")
+    for index in range(5):
+        participant, _ = participant_make(f"p{index}")
+        scored_make(participant=participant, challenge=robust, statistics=(index, 1.0, 100.0), score=float(index))
+    content = client.get("/leaderboard/robust-service/?page=2").content.decode()
+    assert "page 2 of 3" in content
+    assert row_cells(content, "p2")[0] == "3"
+
+
+@pytest.mark.parametrize("participants", [3, 60])
+def test_the_leaderboard_page_needs_the_same_few_queries_for_any_number_of_participants(
+    client, db, participants, django_assert_max_num_queries
+):
+    robust = challenge_get("robust-service")
+    for index in range(participants):
+        participant, _ = participant_make(f"user{index}")
+        scored_make(participant=participant, challenge=robust, statistics=(index, 2.0, 99.0), score=float(index))
+    with django_assert_max_num_queries(3):
+        response = client.get("/leaderboard/robust-service/")
+    assert response.status_code == 200
+    assert response.content.decode().count('<td class="num">') >= min(participants, 50)
+    with django_assert_max_num_queries(3):
+        assert client.get("/leaderboard/robust-service/?sort=-statistic_3").status_code == 200
+
+
+# --- participant and submission pages -------------------------------------------
+
+
+def test_a_participant_page_lists_submissions_and_charts_scores_over_time(client, alice):
+    robust = challenge_get("robust-service")
+    now = timezone.now()
+    scored_make(participant=alice[0], challenge=robust, statistics=(10.0, 1.0, 100.0), score=10.0, created_at=now - timedelta(days=1))
+    scored_make(participant=alice[0], challenge=robust, statistics=(30.0, 1.0, 100.0), score=30.0, created_at=now)
+    submission_make(participant=alice[0], challenge=challenge_get("longest-upkeep"), status=SubmissionStatus.FAILED)
+    content = client.get("/participants/alice/").content.decode()
+    assert "<svg" in content and "<polyline" in content
+    assert ">10<" in content and ">30<" in content  # every point labelled with its score
+    assert "Failed" in content
+    assert client.get("/participants/nobody/").status_code == 404
+
+
+def test_a_queued_submission_shows_its_place_in_the_queue_and_refreshes(client, alice, outsider):
+    robust = challenge_get("robust-service")
+    ahead = submission_make(participant=outsider[0], challenge=robust, status=SubmissionStatus.RUNNING, run=run_make(status=RunStatus.RUNNING))
+    mine = submission_make(participant=alice[0], challenge=robust, run=run_make(status=RunStatus.QUEUED))
+    content = client.get(f"/submissions/{mine.id}/").content.decode()
+    assert "position 2 in the queue" in content
+    assert "progress.js" in content and 'http-equiv="refresh"' in content
+    assert ahead.id != mine.id
+
+
+def test_a_running_submission_shows_elapsed_time_and_current_figures(client, alice):
+    robust = challenge_get("robust-service")
+    run = run_make(duration_s=5, status=RunStatus.RUNNING)
+    submission = submission_make(participant=alice[0], challenge=robust, status=SubmissionStatus.RUNNING, run=run)
+    Submission.objects.filter(id=submission.id).update(started_at=timezone.now() - timedelta(seconds=4))
+    response = client.get(f"/submissions/{submission.id}/progress")
+    content = response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+    assert 'data-status="running"' in content
+    assert "s of 5 s elapsed" in content
+    assert "current rate 10.0 req/s" in content and "current p95 20.0 ms" in content
+
+
+def test_a_scored_submission_shows_statistics_and_a_chart_with_down_seconds_and_chaos(client, alice):
+    challenge = challenge_get("longest-upkeep")
+    run = run_make(duration_s=10, down={3, 4})
+    ChaosEvent.objects.create(run=run, index=0, kind="crash", spec={}, at_s=3, duration_s=1, applied_second=3.0, cleared_second=4.0)
+    submission = score_a_run(participant=alice[0], challenge=challenge, run=run)
+    content = client.get(f"/submissions/{submission.id}/").content.decode()
+    assert 'data-statistic="uptime_duration_s">5<' in content
+    assert 'data-statistic="last_downtime_s">4<' in content
+    assert 'data-statistic="restarts">0<' in content
+    assert "Mean time to recover" in content
+    assert "<svg" in content and "<title>down</title>" in content and ">crash</text>" in content
+    assert "progress.js" not in content
+
+
+def test_a_failed_submission_shows_its_error(client, alice):
+    robust = challenge_get("robust-service")
+    submission = submission_make(participant=alice[0], challenge=robust, status=SubmissionStatus.FAILED, run=run_make(status=RunStatus.FAILED))
+    Submission.objects.filter(id=submission.id).update(error="connection refused by <target>")
+    content = client.get(f"/submissions/{submission.id}/").content.decode()
+    assert "connection refused by &lt;target&gt;" in content
+    assert client.get("/submissions/999999/").status_code == 404

@@ -1,0 +1,195 @@
+"""Server-rendered pages: leaderboards, a participant's history, a submission's progress and result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from leaderboard import charts, selectors
+from leaderboard.models import Participant, Submission, SubmissionStatus
+from leaderboard.scoring import COLUMNS, SCORE_LABELS, Column, value_format
+from loadtest.models import ChaosEvent, RunSample
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    absent: bool = False
+
+
+def _cells(submission: Submission, columns: tuple[Column, ...]) -> list[Cell]:
+    values = (submission.statistic_1, submission.statistic_2, submission.statistic_3)
+    return [
+        Cell(value_format(value=v, decimals=c.decimals, none_text=c.none_text), absent=v is None)
+        for c, v in zip(columns, values, strict=True)
+    ]
+
+
+def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "leaderboard/bad_request.html", {"message": message}, status=400)
+
+
+def _page_number(raw: str | None) -> int | None:
+    if raw in (None, ""):
+        return 1
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= 1 else None
+
+
+def _header_links(current: str) -> dict[str, str]:
+    """For each sortable column, the sort value its header link asks for (a second click reverses)."""
+    links = {}
+    for key in selectors.SORT_FIELDS:
+        default = key if key in ("rank", "participant", "when") else f"-{key}"
+        if current == default:
+            links[key] = default[1:] if default.startswith("-") else f"-{default}"
+        else:
+            links[key] = default
+    return links
+
+
+def leaderboard_view(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    challenges = selectors.challenge_list()
+    if slug is None:
+        if not challenges:
+            return render(request, "leaderboard/leaderboard.html", {"challenges": [], "challenge": None})
+        challenge = challenges[0]
+    else:
+        challenge = next((c for c in challenges if c.slug == slug), None)
+        if challenge is None:
+            raise Http404(f"no open challenge {slug!r}")
+    page_number = _page_number(request.GET.get("page"))
+    if page_number is None:
+        return _bad_request(request, "page must be a whole number of at least 1")
+    try:
+        page = selectors.leaderboard_page(challenge=challenge, sort=request.GET.get("sort"), page=page_number)
+    except selectors.UnknownSort as exc:
+        return _bad_request(request, str(exc))
+    rows = [
+        {
+            "rank": row.rank,
+            "participant": row.participant,
+            "cells": _cells(row.submission, page.columns),
+            "score": value_format(value=row.submission.score, decimals=2),
+            "submission": row.submission,
+        }
+        for row in page.rows
+    ]
+    context = {
+        "challenges": challenges,
+        "challenge": challenge,
+        "page": page,
+        "rows": rows,
+        "columns": page.columns,
+        "headers": [
+            (column, _header_links(page.sort)[f"statistic_{index}"]) for index, column in enumerate(page.columns, start=1)
+        ],
+        "score_label": SCORE_LABELS[challenge.scoring],
+        "sort_links": _header_links(page.sort),
+        "duration_s": (challenge.profile or {}).get("duration_s"),
+    }
+    return render(request, "leaderboard/leaderboard.html", context)
+
+
+def participant_view(request: HttpRequest, username: str) -> HttpResponse:
+    participant = get_object_or_404(Participant, username=username)
+    submissions = selectors.participant_submissions(participant=participant)
+    by_challenge: dict[int, list[Submission]] = {}
+    for submission in submissions:
+        if submission.status == SubmissionStatus.SCORED and submission.score is not None:
+            by_challenge.setdefault(submission.challenge_id, []).append(submission)
+    score_charts = [
+        charts.score_chart(title=group[0].challenge.name, scores=[(s.created_at, s.score) for s in group])
+        for group in by_challenge.values()
+    ]
+    rows = [
+        {"submission": s, "stats": list(zip(COLUMNS[s.challenge.scoring], _cells(s, COLUMNS[s.challenge.scoring]), strict=True))}
+        for s in submissions
+    ]
+    return render(
+        request,
+        "leaderboard/participant.html",
+        {"participant": participant, "rows": rows, "score_charts": score_charts},
+    )
+
+
+def _submission(submission_id: int) -> Submission:
+    return get_object_or_404(Submission.objects.select_related("challenge", "participant", "run"), id=submission_id)
+
+
+def _progress_context(submission: Submission) -> dict:
+    return {
+        "submission": submission,
+        "progress": selectors.submission_progress(submission=submission, now=timezone.now()),
+    }
+
+
+def submission_view(request: HttpRequest, submission_id: int) -> HttpResponse:
+    submission = _submission(submission_id)
+    columns = COLUMNS[submission.challenge.scoring]
+    context = {
+        **_progress_context(submission),
+        "columns": columns,
+        "statistics": list(zip(columns, _cells(submission, columns), strict=True)),
+        "score": value_format(value=submission.score, decimals=2),
+        "score_label": SCORE_LABELS[submission.challenge.scoring],
+        "extras": _extras(submission),
+    }
+    run = submission.run
+    if run is not None and not submission.is_active:
+        seconds = list(RunSample.objects.filter(run=run).order_by("second").values_list("second", "rps", "latency_p95_ms"))
+        events = list(ChaosEvent.objects.filter(run=run).order_by("index"))
+        faults = [
+            (
+                e.kind,
+                e.applied_second if e.applied_second is not None else e.at_s,
+                e.cleared_second if e.cleared_second is not None else (e.applied_second or e.at_s) + e.duration_s,
+            )
+            for e in events
+        ]
+        context["chart"] = charts.run_chart(
+            duration_s=int((run.profile or {}).get("duration_s") or 0),
+            seconds=seconds,
+            down_seconds=(submission.details or {}).get("down_seconds", []),
+            faults=faults,
+            ramp_up_s=selectors.profile_ramp_up_s(profile=run.profile or {}),
+        )
+        context["events"] = events
+    return render(request, "leaderboard/submission.html", context)
+
+
+def submission_progress_view(request: HttpRequest, submission_id: int) -> HttpResponse:
+    """The live part of a submission's page, fetched again and again by progress.js."""
+    submission = _submission(submission_id)
+    response = render(request, "leaderboard/_progress.html", _progress_context(submission))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+_EXTRA_LABELS = {
+    "p95_latency_ms": ("p95 latency", "ms", 1),
+    "avg_latency_ms": ("Avg latency of successes", "ms", 1),
+    "mttr_s": ("Mean time to recover", "s", 1),
+    "successes": ("Successful requests", "", 0),
+    "requests": ("Requests", "", 0),
+    "failures": ("Failed requests", "", 0),
+    "up_seconds": ("Up seconds", "s", 0),
+    "window_s": ("Measured window", "s", 0),
+    "unrecovered_failures": ("Failures never recovered from", "", 0),
+    "threshold_pct": ("Up-second threshold", "%", 0),
+}
+
+
+def _extras(submission: Submission) -> list[tuple[str, str]]:
+    details = submission.details or {}
+    return [
+        (label, f"{value_format(value=details[key], decimals=decimals)}{(' ' + unit) if unit and details[key] is not None else ''}")
+        for key, (label, unit, decimals) in _EXTRA_LABELS.items()
+        if key in details
+    ]

@@ -1,0 +1,213 @@
+"""``python manage.py run_loadtest --target URL …``: one load test from the command line.
+
+Exit codes: 0 the run completed, 1 it failed or was cancelled, 2 bad arguments;
+each non-zero exit comes with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from loadtest import services
+from loadtest.models import RunStatus
+from loadtest.profiles import SHAPES, ProfileError
+from loadtest.selectors import run_summary
+from loadtest.targets import TargetNotAllowed
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+# CLI flag → profile field; only flags that were given go into the profile, so
+# loadtest.profiles fills in the same defaults everywhere.
+PROFILE_FLAGS = {
+    "users": "users", "spawn_rate": "spawn_rate", "duration": "duration_s", "shape": "shape",
+    "timeout": "timeout_s", "connect_timeout": "connect_timeout_s", "wait_min": "wait_min_s",
+    "wait_max": "wait_max_s", "step_users": "step_users", "step_every": "step_every_s",
+    "max_users": "max_users", "spike_users": "spike_users", "spike_at": "spike_at_s",
+    "spike_duration": "spike_duration_s",
+}
+
+
+class Command(BaseCommand):
+    help = "Run a load test (optionally with a chaos plan) against a target and print the results."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--target", required=True, help="base URL to load (must be on the allow-list)")
+        parser.add_argument("--challenge", metavar="SLUG", help="use this challenge's profile and chaos plan")
+        parser.add_argument("--users", type=int, help="simulated users (the start for step, the base for spike)")
+        parser.add_argument("--spawn-rate", type=float, help="users started per second")
+        parser.add_argument("--duration", type=int, help="seconds of load")
+        parser.add_argument("--shape", choices=SHAPES, help="constant (default), step or spike")
+        parser.add_argument("--step-users", type=int, help="step: users added per step")
+        parser.add_argument("--step-every", type=int, help="step: seconds between steps")
+        parser.add_argument("--max-users", type=int, help="step: ceiling")
+        parser.add_argument("--spike-users", type=int, help="spike: users during the spike")
+        parser.add_argument("--spike-at", type=int, help="spike: second the spike starts")
+        parser.add_argument("--spike-duration", type=int, help="spike: seconds it lasts")
+        parser.add_argument("--timeout", type=float, help="request timeout in seconds")
+        parser.add_argument("--connect-timeout", type=float, help="connect timeout in seconds")
+        parser.add_argument("--wait-min", type=float, help="least think time between a user's requests (s)")
+        parser.add_argument("--wait-max", type=float, help="most think time between a user's requests (s)")
+        parser.add_argument("--tasks", help='task weights as JSON, e.g. \'{"sample_urls": 1, "test": 1}\'')
+        parser.add_argument("--chaos-plan", metavar="FILE.json", help="a JSON list of timed faults")
+        parser.add_argument("--processes", type=int, default=1, help="Locust worker processes on this host")
+        parser.add_argument("--async", dest="run_async", action="store_true",
+                            help="enqueue on the load-test queue and print the run id")
+        parser.add_argument("--json", dest="as_json", action="store_true", help="print the result as JSON")
+        parser.add_argument("--track", action="store_true", help="record the finished run in your tracker")
+        parser.add_argument("--session", help="tracker session name (with --track)")
+        parser.add_argument("--commit", help="commit hash of your setup (with --track)")
+
+    # --- arguments ----------------------------------------------------------------
+    def _usage_error(self, message: str) -> CommandError:
+        return CommandError(message, returncode=EXIT_USAGE)
+
+    def _profile_and_plan(self, options: dict) -> tuple[dict, list | None]:
+        given = {field: options[flag] for flag, field in PROFILE_FLAGS.items() if options.get(flag) is not None}
+        if options.get("tasks"):
+            try:
+                given["tasks"] = json.loads(options["tasks"])
+            except ValueError as exc:
+                raise self._usage_error(f"--tasks is not valid JSON: {exc}") from None
+        plan = None
+        if options.get("chaos_plan"):
+            path = Path(options["chaos_plan"])
+            try:
+                plan = json.loads(path.read_text())
+            except OSError as exc:
+                raise self._usage_error(f"--chaos-plan {path}: {exc.strerror}") from None
+            except ValueError as exc:
+                raise self._usage_error(f"--chaos-plan {path} is not valid JSON: {exc}") from None
+        if not options.get("challenge"):
+            return given, plan
+        if given or plan is not None:
+            raise self._usage_error("--challenge takes the profile and chaos plan from the challenge; "
+                                    "drop the explicit profile flags / --chaos-plan")
+        try:
+            challenge_model = apps.get_model("leaderboard", "Challenge")
+        except LookupError:
+            raise self._usage_error("--challenge needs the leaderboard app, which is not installed") from None
+        challenge = challenge_model.objects.filter(slug=options["challenge"]).first()
+        if challenge is None:
+            raise self._usage_error(f"no challenge with slug {options['challenge']!r}")
+        return dict(challenge.profile), list(challenge.chaos_plan or [])
+
+    # --- the command --------------------------------------------------------------
+    def handle(self, *args, **options) -> None:
+        if options["track"] and options["run_async"]:
+            raise self._usage_error("--track needs the result, so it cannot be combined with --async")
+        if (options.get("session") or options.get("commit")) and not options["track"]:
+            raise self._usage_error("--session and --commit only make sense with --track")
+        profile, plan = self._profile_and_plan(options)
+        try:
+            with transaction.atomic():
+                run = services.run_create(target_url=options["target"], profile=profile, chaos_plan=plan,
+                                          processes=options["processes"], origin="cli")
+                if options["run_async"]:
+                    services.run_enqueue(run=run)
+        except ProfileError as exc:
+            raise self._usage_error(f"bad profile or chaos plan: {exc}") from None
+        except TargetNotAllowed as exc:
+            raise self._usage_error(str(exc)) from None
+
+        if options["run_async"]:
+            if options["as_json"]:
+                self.stdout.write(json.dumps({"id": run.pk, "status": run.status}))
+            else:
+                self.stdout.write(f"queued run {run.pk} on the load-test queue")
+            return
+
+        run = self._execute(run_id=run.pk, quiet=options["as_json"])
+        summary = run_summary(run=run)
+        if options["as_json"]:
+            self.stdout.write(json.dumps(summary, indent=2))
+        else:
+            self._summary_print(summary)
+        if options["track"]:
+            from loadtest.tracking import run_track
+
+            try:
+                run_track(run=run, session=options.get("session"), commit=options.get("commit"), stdout=self.stdout)
+            except Exception as exc:  # reported below and turned into the exit code
+                raise CommandError(f"run {run.pk} {run.status}, but tracking failed: {exc}",
+                                   returncode=EXIT_FAILED) from exc
+        if run.status != RunStatus.COMPLETED:
+            raise CommandError(f"run {run.pk} {run.status}: {run.error or 'no reason recorded'}",
+                               returncode=EXIT_FAILED)
+
+    def _execute(self, *, run_id: int, quiet: bool):
+        cancel = threading.Event()
+        previous = {}
+
+        def on_signal(signum, frame) -> None:
+            # Only a flag: the orchestrator stops the runner, clears faults and
+            # records the run as cancelled at its next check (within a second).
+            cancel.set()
+
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, on_signal)
+        stream = self.stderr._out
+        interactive = hasattr(stream, "isatty") and stream.isatty()
+
+        def progress(update: dict) -> None:
+            if quiet:
+                return
+            up = {True: "up", False: "DOWN", None: "?"}[update["up"]]
+            p95 = f"{update['p95_ms']:.1f}ms" if update["p95_ms"] is not None else "-"
+            line = (f"[{update['elapsed_s']:>4}/{update['duration_s']}s] rps {update['rps']:>7.1f}  p95 {p95:>9}  "
+                    f"failures {update['failures']:>5}  users {update['active_users']:>4}  {up:<4}  "
+                    f"faults {update['active_faults']}")
+            stream.write(("\r" + line) if interactive else line + "\n")
+            stream.flush()
+
+        try:
+            run = services.run_execute(run_id=run_id, progress=progress, cancel_check=cancel.is_set)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            if interactive and not quiet:
+                stream.write("\n")
+        return run
+
+    def _summary_print(self, summary: dict) -> None:
+        totals = summary["totals"]
+        profile = summary["profile"]
+
+        def ms(value) -> str:
+            return "-" if value is None else f"{value:.1f}"
+
+        kinds = ", ".join(f"{kind}: {count}" for kind, count in totals["failures_by_kind"].items())
+        probes = summary["probes"]
+        down = probes["down_seconds"]
+        lines = [
+            f"run {summary['id']}  {summary['status']}  {summary['target_url']}  "
+            f"({profile['duration_s']}s, {profile['shape']}, {profile['users']} users, "
+            f"{summary['processes']} process{'es' if summary['processes'] != 1 else ''})",
+            f"  requests   {totals['requests']:>10}   successes {totals['successes']:>10}   "
+            f"failures {totals['failures']:>8}{f'  ({kinds})' if kinds else ''}",
+            f"  rps        {totals['rps'] or 0:>10.1f}",
+            f"  latency ms avg {ms(totals['latency_avg_ms'])}  p50 {ms(totals['latency_p50_ms'])}  "
+            f"p95 {ms(totals['latency_p95_ms'])}  p99 {ms(totals['latency_p99_ms'])}  "
+            f"max {ms(totals['latency_max_ms'])}",
+            f"  health     {probes['probed_seconds']} s probed, {len(down)} down"
+            f"{' (s ' + ', '.join(map(str, down[:20])) + (' …' if len(down) > 20 else '') + ')' if down else ''}"
+            f"; instances seen {len(probes['instances'])}",
+        ]
+        for event in summary["chaos_events"]:
+            applied = "-" if event["applied_second"] is None else f"{event['applied_second']:.2f}s"
+            cleared = "-" if event["cleared_second"] is None else f"{event['cleared_second']:.2f}s"
+            lines.append(f"  chaos #{event['index']} {event['kind']:<9} at {event['at_s']:g}s for "
+                         f"{event['duration_s']:g}s: applied {applied}, cleared {cleared}"
+                         f"{'  ' + event['error'] if event['error'] else ''}")
+        if summary["error"]:
+            lines.append(f"  error      {summary['error']}")
+        self.stdout.write("\n".join(lines))

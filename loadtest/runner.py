@@ -1,0 +1,314 @@
+"""The Locust runner: ``python -m loadtest.runner --target URL --profile JSON [--processes N]``.
+
+Runs in its own process, always: importing Locust monkey-patches the whole
+interpreter with gevent, which Django's database connections and Celery's
+prefork pool do not survive. Nothing that Django or Celery imports may import
+this module.
+
+Protocol (stdout, one JSON object per line; everything else goes to stderr):
+
+* ``{"type": "start", "t0": <epoch s>, "locust_version", "processes", "host", "pid", "protocol"}``
+  once the users are about to start; ``t0`` is a whole epoch second and
+  second N of the run is ``[t0 + N, t0 + N + 1)``.
+* ``{"type": "second", "second": N, "requests", "successes", "failures", "failures_by_kind",
+  "rps", "active_users", "latency_avg_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+  "latency_max_ms", "success_latency_sum_ms", "latency_histogram", "instances"}`` for every second.
+* ``{"type": "end", "elapsed_s": <float>}`` after the last second; exit code 0.
+* ``{"type": "error", "message": "..."}`` on failure; exit code 1.
+
+With ``--processes N`` this process is a Locust master and starts N local
+worker processes (``--worker``); workers count their requests per second and
+ship them to the master as custom messages, the master merges them.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+import locust  # noqa: E402
+from locust import FastHttpUser, between, constant  # noqa: E402
+from locust.env import Environment  # noqa: E402
+from locust.log import setup_logging  # noqa: E402
+
+from loadtest.profiles import profile_users_at  # noqa: E402
+from loadtest.runner_stats import (  # noqa: E402
+    PROTOCOL_VERSION,
+    SecondBook,
+    failure_kind_of,
+    second_record,
+)
+
+logger = logging.getLogger("loadtest.runner")
+
+STATS_MESSAGE = "loadtest_seconds"
+WORKER_FLUSH_S = 0.25
+# How long after a second ends before it is reported: a worker's last flush
+# of that second must have reached the master.
+DISTRIBUTED_GRACE_S = 0.8
+LOCAL_GRACE_S = 0.05
+WORKER_CONNECT_TIMEOUT_S = 30.0
+INSTANCE_HEADER = "X-Anvil-Instance"
+
+
+def user_class_build(*, target: str, profile: dict) -> type[FastHttpUser]:
+    """The simulated user: a weighted mix of url-anvil API calls, per the profile."""
+
+    def sample_urls(self) -> None:
+        self._fetch_sample_urls()
+
+    def test_urls(self) -> None:
+        if not self.sample_urls:
+            self._fetch_sample_urls()
+            if not self.sample_urls:
+                return
+        self.client.post("/api/test", json={"urls": self.sample_urls}, name="POST /api/test")
+
+    def history(self) -> None:
+        self.client.get("/api/history", name="GET /api/history")
+
+    def index(self) -> None:
+        self.client.get("/", name="GET /")
+
+    def _fetch_sample_urls(self) -> None:
+        response = self.client.get("/api/sample-urls", name="GET /api/sample-urls")
+        if response.status_code == 200:
+            try:
+                urls = response.json()
+            except ValueError:
+                return
+            if isinstance(urls, list) and urls and all(isinstance(url, str) for url in urls):
+                self.sample_urls = urls
+
+    functions = {"sample_urls": sample_urls, "test": test_urls, "history": history, "index": index}
+    tasks = {functions[name]: weight for name, weight in profile["tasks"].items() if weight > 0}
+    wait_min, wait_max = profile["wait_min_s"], profile["wait_max_s"]
+    return type(
+        "AnvilUser",
+        (FastHttpUser,),
+        {
+            "host": target,
+            "tasks": tasks,
+            "wait_time": constant(wait_min) if wait_min == wait_max else between(wait_min, wait_max),
+            "network_timeout": float(profile["timeout_s"]),
+            "connection_timeout": float(profile["connect_timeout_s"]),
+            "sample_urls": [],
+            "_fetch_sample_urls": _fetch_sample_urls,
+            "__module__": __name__,
+        },
+    )
+
+
+def request_listener_build(book: SecondBook):
+    def on_request(response_time, response=None, exception=None, **_kwargs) -> None:
+        failure = None
+        instance = None
+        status = 0
+        if response is not None:
+            status = getattr(response, "status_code", 0) or 0
+            headers = getattr(response, "headers", None)
+            if headers:
+                instance = headers.get(INSTANCE_HEADER)
+        if exception is not None:
+            failure = failure_kind_of(status_code=status, exception=exception)
+        book.record(at=time.time(), latency_ms=response_time, failure_kind=failure, instance=instance)
+
+    return on_request
+
+
+class Emitter:
+    """Writes protocol lines to the real stdout, which nothing else may use."""
+
+    def __init__(self) -> None:
+        self.out = os.fdopen(os.dup(1), "w", buffering=1)
+        # Anything else that prints (Locust, gevent) lands on stderr.
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+
+    def emit(self, record: dict) -> None:
+        self.out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.out.flush()
+
+
+def orphan_watch(*, whole_group: bool) -> None:
+    """End this process (and its workers) if its parent dies.
+
+    The parent is the orchestrator in a Celery worker or a CLI; if it is
+    killed, nobody would stop this load any more, so the runner stops itself.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            gevent.sleep(0.5)
+            if os.getppid() != parent:
+                logger.error("parent process %s is gone; stopping the load", parent)
+                if whole_group and os.getpgrp() == os.getpid():
+                    os.killpg(os.getpgrp(), signal.SIGKILL)
+                os._exit(3)
+
+    gevent.spawn(watch)
+
+
+def _sleep_until(instant: float) -> None:
+    delay = instant - time.time()
+    if delay > 0:
+        gevent.sleep(delay)
+
+
+def worker_main(args: argparse.Namespace) -> int:
+    profile = json.loads(args.profile)
+    environment = Environment(user_classes=[user_class_build(target=args.target, profile=profile)], host=args.target)
+    book = SecondBook()
+    environment.events.request.add_listener(request_listener_build(book))
+    runner = environment.create_worker_runner("127.0.0.1", args.master_port)
+
+    def flush_forever() -> None:
+        while True:
+            gevent.sleep(WORKER_FLUSH_S)
+            if book.seconds:
+                runner.send_message(STATS_MESSAGE, {"seconds": book.take_wire()})
+
+    gevent.spawn(flush_forever)
+    runner.greenlet.join()
+    return 0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _workers_start(args: argparse.Namespace, port: int) -> list[subprocess.Popen]:
+    base = [sys.executable, "-m", "loadtest.runner", "--worker", "--master-port", str(port),
+            "--target", args.target, "--profile", args.profile, "--log-level", args.log_level]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
+                                                      env.get("PYTHONPATH", "")]))
+    return [subprocess.Popen(base, stdout=subprocess.DEVNULL, env=env) for _ in range(args.processes)]
+
+
+def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
+    profile = json.loads(args.profile)
+    duration = int(profile["duration_s"])
+    environment = Environment(user_classes=[user_class_build(target=args.target, profile=profile)], host=args.target)
+    book = SecondBook()
+    workers: list[subprocess.Popen] = []
+    distributed = args.processes > 1
+    if distributed:
+        port = _free_port()
+        runner = environment.create_master_runner("127.0.0.1", port)
+        runner.register_message(STATS_MESSAGE, lambda environment, msg, **_: book.merge_wire(msg.data["seconds"]))
+        workers = _workers_start(args, port)
+        deadline = time.time() + WORKER_CONNECT_TIMEOUT_S
+        while runner.worker_count < args.processes:
+            if time.time() > deadline:
+                raise RuntimeError(f"only {runner.worker_count} of {args.processes} workers connected")
+            dead = [worker for worker in workers if worker.poll() is not None]
+            if dead:
+                raise RuntimeError(f"a worker process exited with code {dead[0].returncode} during start")
+            gevent.sleep(0.1)
+        grace = DISTRIBUTED_GRACE_S
+    else:
+        runner = environment.create_local_runner()
+        environment.events.request.add_listener(request_listener_build(book))
+        grace = LOCAL_GRACE_S
+
+    try:
+        # Start on a whole second so that "second N" means the same to the
+        # runner, the parent's health prober and its chaos schedule.
+        t0 = math.ceil(time.time() + 0.05)
+        _sleep_until(t0)
+        emitter.emit({
+            "type": "start", "t0": t0, "protocol": PROTOCOL_VERSION, "locust_version": locust.__version__,
+            "processes": args.processes, "host": socket.gethostname(), "pid": os.getpid(),
+            "python": sys.version.split()[0],
+        })
+        end = t0 + duration
+        next_second = 0
+        current_users = None
+        while True:
+            now = time.time()
+            if now >= end:
+                break
+            wanted = profile_users_at(profile=profile, elapsed_s=now - t0)
+            if wanted != current_users:
+                if wanted > 0:
+                    runner.start(wanted, spawn_rate=float(profile["spawn_rate"]))
+                elif current_users:
+                    runner.stop()
+                current_users = wanted
+            while next_second < duration and now >= t0 + next_second + 1 + grace:
+                stats = book.pop(epoch_second=t0 + next_second)
+                emitter.emit(second_record(second=next_second, stats=stats, active_users=runner.user_count))
+                next_second += 1
+            gevent.sleep(min(0.1, max(0.0, end - time.time())))
+
+        users_at_end = runner.user_count
+        runner.stop()
+        # Let the workers' last flushes arrive before closing the books.
+        gevent.sleep(grace + (WORKER_FLUSH_S if distributed else 0))
+        while next_second < duration:
+            stats = book.pop(epoch_second=t0 + next_second)
+            emitter.emit(second_record(second=next_second, stats=stats, active_users=users_at_end))
+            next_second += 1
+        # Requests that completed after the planned end still happened: they
+        # are reported in the second they completed in, never dropped.
+        for epoch_second in book.later_than(epoch_second=t0 + duration - 1):
+            emitter.emit(second_record(second=epoch_second - t0, stats=book.pop(epoch_second=epoch_second),
+                                       active_users=0))
+        emitter.emit({"type": "end", "elapsed_s": round(time.time() - t0, 3)})
+        return 0
+    finally:
+        runner.quit()
+        for worker in workers:
+            try:
+                worker.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=5)
+
+
+def arguments_parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.runner", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target", required=True, help="base URL to load")
+    parser.add_argument("--profile", required=True, help="validated profile JSON (loadtest.profiles)")
+    parser.add_argument("--processes", type=int, default=1, help="local Locust worker processes (1: no master)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--master-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--log-level", default="WARNING")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments_parse(argv)
+    setup_logging(args.log_level)
+    orphan_watch(whole_group=not args.worker)
+    if args.worker:
+        return worker_main(args)
+    emitter = Emitter()
+    try:
+        return main_run(args, emitter)
+    except Exception as exc:
+        logger.exception("runner failed")
+        emitter.emit({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""The tracker's pages: targets, history charts, run table and filters, compare, baseline, recording."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+from tracker import services
+from tracker.charts import downsample, history_charts
+from tracker.models import Baseline, RecordingSession, TrackedRun
+from tracker.payload import target_key_for
+from tracker.tests.conftest import BOTH_DATABASES, client_payload
+
+pytestmark = [pytest.mark.django_db(databases=BOTH_DATABASES), pytest.mark.usefixtures("tracker_on")]
+
+URL = "http://127.0.0.1:8080"
+KEY = target_key_for(URL)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def log(minute: int, *, rps: float = 100.0, session: str = "s1", commit: str | None = None, url: str = URL,
+        **details) -> int:
+    payload = client_payload(timestamp=(T0 + timedelta(minutes=minute)).isoformat(), runDetails={
+        "rps": rps, "session_id": session, "commit_hash": commit, "target_url": url, **details})
+    return services.run_ingest(payload=payload)[0]
+
+
+def test_the_index_lists_targets_with_their_latest_figures(client):
+    log(0, rps=50)
+    log(5, rps=321.5, commit="deadbeefcafe", p95_latency_ms=77.0)
+    log(1, url="http://127.0.0.1:9000")
+    page = client.get("/tracker/").content.decode()
+    assert page.index(URL) < page.index("http://127.0.0.1:9000")  # most recently active first
+    assert "321.5" in page
+    assert "77.0" in page
+    assert "deadbeef" in page
+
+
+def test_the_index_invites_a_first_run_when_empty(client):
+    page = client.get("/tracker/").content.decode()
+    assert "No runs yet" in page
+
+
+def test_the_target_page_charts_history_with_commits_and_sessions(client):
+    log(0, rps=100, session="morning", commit="aaaa1111")
+    log(1, rps=110, session="morning", commit="aaaa1111")
+    log(2, rps=90, session="evening", commit="bbbb2222", p95_latency_ms=80.0)
+    response = client.get(f"/tracker/targets/{KEY}/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count("<svg") == 3  # rps, latency (avg + p95), error rate
+    assert "aaaa111" in page and "bbbb222" in page  # commit labels
+    assert "session morning" in page and "session evening" in page  # point tooltips
+    assert "stroke-dasharray=\"5 3\"" in page  # the p95 line
+    assert "Sessions:" in page
+
+
+def test_the_table_filters_by_session_test_type_and_date(client):
+    a = log(0, session="s1", test_type="standard")
+    b = log(60 * 24, session="s2", test_type="standard")
+    c = log(60 * 48, session="s2", test_type="spike")
+
+    def shown(query: str) -> set[int]:
+        response = client.get(f"/tracker/targets/{KEY}/?{query}")
+        assert response.status_code == 200
+        return {row["id"] for row in response.context["rows"]}
+
+    assert shown("") == {a, b, c}
+    assert shown("session=s2") == {b, c}
+    assert shown("session=s2&test_type=spike") == {c}
+    assert shown("from=2026-03-02") == {b, c}
+    assert shown("to=2026-03-02") == {a, b}
+    assert shown("session=__all__&from=2026-03-02&to=2026-03-02") == {b}
+
+
+def test_a_bad_date_filter_is_a_clear_400(client):
+    log(0)
+    response = client.get(f"/tracker/targets/{KEY}/?from=yesterday")
+    assert response.status_code == 400
+    assert "from must be a date" in response.content.decode()
+
+
+def test_an_unknown_target_is_404(client):
+    assert client.get("/tracker/targets/ffffffffffffffff/").status_code == 404
+
+
+def test_the_table_pages_through_many_runs(client):
+    for minute in range(60):
+        log(minute)
+    first = client.get(f"/tracker/targets/{KEY}/")
+    second = client.get(f"/tracker/targets/{KEY}/?page=2")
+    assert len(first.context["rows"]) == 50 and len(second.context["rows"]) == 10
+    assert "older →" in first.content.decode()
+
+
+class TestCompare:
+    def test_it_shows_the_change_in_percent_for_each_figure(self, client):
+        a = log(0, rps=100, avg_latency_ms=40.0)
+        b = log(1, rps=125, avg_latency_ms=30.0)
+        response = client.get(f"/tracker/compare/?a={a}&b={b}")
+        assert response.status_code == 200
+        figures = {f["metric"].name: f for f in response.context["figures"]}
+        assert figures["rps"]["pct"] == pytest.approx(25.0)
+        assert figures["rps"]["better"] is True
+        assert figures["avg_latency_ms"]["pct"] == pytest.approx(-25.0)
+        assert figures["avg_latency_ms"]["better"] is True
+        page = response.content.decode()
+        assert "+25.0%" in page and "-25.0%" in page
+
+    def test_it_refuses_runs_with_different_load_settings(self, client):
+        a = log(0, method="GET")
+        b = log(1, method="POST", request_count=50)
+        response = client.get(f"/tracker/compare/?a={a}&b={b}")
+        page = response.content.decode()
+        assert "cannot be compared" in page
+        assert "method: GET vs POST" in page and "request count: 1000 vs 50" in page
+        assert response.context["figures"] == []
+
+    @pytest.mark.parametrize("query", ["", "a=1", "a=1&b=x", "a=-1&b=2"])
+    def test_it_asks_for_two_run_numbers(self, client, query):
+        assert client.get(f"/tracker/compare/?{query}").status_code == 400
+
+    def test_an_unknown_run_is_404(self, client):
+        a = log(0)
+        assert client.get(f"/tracker/compare/?a={a}&b=999999").status_code == 404
+
+
+class TestBaseline:
+    def test_pinning_a_run_flags_newer_runs(self, client):
+        base = log(0, rps=100)
+        log(1, rps=101)
+        worse = log(2, rps=60)
+        response = client.post(f"/tracker/targets/{KEY}/baseline", {"run_id": base})
+        assert response.status_code == 302
+        assert Baseline.objects.using("tracker").get(target_key=KEY).run_id == base
+        page = client.get(f"/tracker/targets/{KEY}/")
+        rows = {row["id"]: row for row in page.context["rows"]}
+        assert rows[worse]["flag"]["summary"] == "regression"
+        assert "regression" in page.content.decode()
+
+    def test_pinning_again_moves_the_baseline(self, client):
+        first, second = log(0), log(1)
+        client.post(f"/tracker/targets/{KEY}/baseline", {"run_id": first})
+        client.post(f"/tracker/targets/{KEY}/baseline", {"run_id": second})
+        assert Baseline.objects.using("tracker").get().run_id == second
+
+    def test_it_refuses_a_run_of_another_target(self, client):
+        other = log(0, url="http://127.0.0.1:9000")
+        log(1)
+        response = client.post(f"/tracker/targets/{KEY}/baseline", {"run_id": other})
+        assert response.status_code == 400
+        assert not Baseline.objects.using("tracker").exists()
+
+    def test_it_refuses_a_missing_run_number(self, client):
+        assert client.post(f"/tracker/targets/{KEY}/baseline", {}).status_code == 400
+
+    def test_clearing_removes_it(self, client):
+        client.post(f"/tracker/targets/{KEY}/baseline", {"run_id": log(0)})
+        assert client.post(f"/tracker/targets/{KEY}/baseline/clear").status_code == 302
+        assert not Baseline.objects.using("tracker").exists()
+
+    def test_pages_refuse_get_for_actions(self, client):
+        assert client.get(f"/tracker/targets/{KEY}/baseline").status_code == 405
+
+
+class TestRecordingControls:
+    def test_starting_and_stopping_a_recording_from_the_page(self, client):
+        response = client.post("/tracker/recordings/start", {"target_url": URL, "interval_s": "60"})
+        assert response.status_code == 302
+        session = RecordingSession.objects.using("tracker").get()
+        assert (session.active, session.interval_s, session.target_url) == (True, 60, URL)
+        page = client.get(f"/tracker/targets/{KEY}/").content.decode()
+        assert "Stop recording" in page
+        assert client.post(f"/tracker/recordings/{session.pk}/stop").status_code == 302
+        session.refresh_from_db()
+        assert session.active is False and session.stopped_at is not None
+
+    def test_it_refuses_a_second_recording_of_the_same_target(self, client):
+        client.post("/tracker/recordings/start", {"target_url": URL})
+        response = client.post("/tracker/recordings/start", {"target_url": URL})
+        assert response.status_code == 400
+        assert "already running" in response.content.decode()
+
+    @pytest.mark.parametrize(("data", "message"), [
+        ({"target_url": "http://example.org"}, "not allowed"),
+        ({"target_url": ""}, "target"),
+        ({"target_url": URL, "interval_s": "5"}, "at least 10"),
+        ({"target_url": URL, "interval_s": "soon"}, "whole number"),
+    ])
+    def test_it_refuses_bad_input_with_a_reason(self, client, data, message):
+        response = client.post("/tracker/recordings/start", data)
+        assert response.status_code == 400
+        assert message in response.content.decode()
+        assert not RecordingSession.objects.using("tracker").exists()
+
+    def test_stopping_an_unknown_session_is_404(self, client):
+        assert client.post("/tracker/recordings/999/stop").status_code == 404
+
+
+class TestAccess:
+    def test_remote_visitors_are_refused(self, client):
+        response = client.get("/tracker/", REMOTE_ADDR="192.0.2.9")
+        assert response.status_code == 403
+        assert "only on this machine" in response.content.decode()
+
+    def test_remote_staff_are_let_in(self, client):
+        staff = User.objects.create_user("admin", password="x", is_staff=True)
+        client.force_login(staff)
+        assert client.get("/tracker/", REMOTE_ADDR="192.0.2.9").status_code == 200
+
+
+class TestCharts:
+    def test_downsampling_keeps_every_spike_and_dip(self):
+        rows = [(i, float(i), 100.0) for i in range(10_000)]
+        rows[4321] = (4321, 4321.0, 900.0)
+        rows[7000] = (7000, 7000.0, 1.0)
+        kept = downsample(rows, column=2, budget=200)
+        assert len(kept) <= 200
+        values = [row[2] for row in kept]
+        assert 900.0 in values and 1.0 in values
+        assert [row[0] for row in kept] == sorted(row[0] for row in kept)
+
+    def test_a_long_history_ships_a_bounded_number_of_points(self):
+        rows = [(i, T0 + timedelta(minutes=i), 100.0 + i % 7, 20.0, None, 0.0, f"s{i // 2500}", f"c{i // 100}")
+                for i in range(10_000)]
+        charts = history_charts(rows=rows, max_points=300)
+        for chart in charts:
+            assert chart["svg"].count("<circle") <= 2 * 300 + 40
+        assert len(charts) == 3  # without p95 the latency chart still draws the average
+        assert all(chart["svg"].count('class="commit"') <= 12 for chart in charts)
+
+    def test_a_single_run_still_draws(self):
+        charts = history_charts(rows=[(1, T0, 10.0, 5.0, 6.0, 0.0, "", None)])
+        assert len(charts) == 3 and all("<circle" in chart["svg"] for chart in charts)
+
+    def test_text_in_charts_is_escaped(self):
+        rows = [(1, T0, 10.0, 5.0, None, 0.0, "<script>", "<b>")]
+        svg = "".join(chart["svg"] for chart in history_charts(rows=rows))
+        assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+@override_settings(TRACKER_NOISE_WINDOW=0)
+def test_the_page_explains_the_flagging_rule(client):
+    client.post(f"/tracker/targets/{KEY}/baseline", {"run_id": log(0)})
+    page = client.get(f"/tracker/targets/{KEY}/").content.decode()
+    assert "more than 10%" in page and "previous 0 comparable runs" in page
+    assert TrackedRun.objects.using("tracker").count() == 1
