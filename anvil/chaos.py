@@ -22,9 +22,9 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
 from anvil import services
+from anvil.faults import KINDS
 from anvil.instance import instance_current
 from anvil.metrics import ACTIVE_FAULTS, FAULT_INJECTIONS
-from anvil.faults import KINDS
 
 logger = logging.getLogger(__name__)
 

@@ -28,6 +28,12 @@ def corpus_url(*, slug: str) -> str:
     return f"{settings.ANVIL_CORPUS_BASE_URL}/corpus/{slug}"
 
 
-def master_urls() -> list[str]:
+def master_urls() -> tuple[str, ...]:
     """The master list sample URLs are drawn from: every corpus document under ``ANVIL_CORPUS_BASE_URL``."""
-    return [corpus_url(slug=slug) for slug in corpus_documents()]
+    return _master_urls(settings.ANVIL_CORPUS_BASE_URL)
+
+
+@cache
+def _master_urls(base_url: str) -> tuple[str, ...]:
+    # Keyed by the base URL so that tests overriding the setting get fresh URLs.
+    return tuple(f"{base_url}/corpus/{slug}" for slug in corpus_documents())

@@ -1,32 +1,25 @@
-"""Concurrent, bounded, size- and time-capped HTTP fetches through one connection pool per process.
+"""Concurrent, bounded, size- and time-capped fetches through one pooled client per process.
 
 A URL reaches the fetcher only after ``anvil.safety.url_check``; the fetcher
-repeats that check for every redirect and checks the addresses a host resolves
-to inside the connection itself, so a DNS answer cannot swap in an address
-between the check and the connect.
+repeats that check for every redirect, and the client checks the addresses a
+host resolves to before connecting (``anvil.httpclient``).
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-import urllib3
 from django.conf import settings
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NameResolutionError, NewConnectionError
-from urllib3.util import connection as urllib3_connection
 
-from anvil.safety import UrlNotAllowed, address_check, url_check
+from anvil.httpclient import BodyTooLarge, DeadlineExceeded, HttpClient, HttpError
+from anvil.safety import DEFAULT_PORTS, UrlNotAllowed, url_check
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-CHUNK_BYTES = 64 * 1024
 
 
 class FetchError(RuntimeError):
@@ -46,54 +39,11 @@ class Fetched:
     elapsed_ms: float
 
 
-class _CheckedAddressMixin:
-    """Resolve the host ourselves, refuse forbidden addresses, then connect to an address we checked."""
-
-    def _new_conn(self) -> socket.socket:
-        where = f"{self.host}:{self.port}"
-        try:
-            infos = socket.getaddrinfo(self._dns_host, self.port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise NameResolutionError(self.host, self, exc) from exc
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
-        for address in addresses:
-            address_check(url=where, address=address)
-        last_error: OSError | None = None
-        for address in addresses:
-            try:
-                return urllib3_connection.create_connection(
-                    (address, self.port),
-                    self.timeout,
-                    source_address=self.source_address,
-                    socket_options=self.socket_options,
-                )
-            except OSError as exc:
-                last_error = exc
-        raise NewConnectionError(self, f"Failed to establish a new connection: {last_error}")
-
-
-class CheckedHTTPConnection(_CheckedAddressMixin, HTTPConnection):
-    pass
-
-
-class CheckedHTTPSConnection(_CheckedAddressMixin, HTTPSConnection):
-    pass
-
-
-class CheckedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = CheckedHTTPConnection
-
-
-class CheckedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = CheckedHTTPSConnection
-
-
 class _Client:
     def __init__(self) -> None:
         self.pid = os.getpid()
         concurrency = settings.ANVIL_FETCH_CONCURRENCY
-        self.pool = urllib3.PoolManager(num_pools=32, maxsize=concurrency, block=False, retries=False)
-        self.pool.pool_classes_by_scheme = {"http": CheckedHTTPConnectionPool, "https": CheckedHTTPSConnectionPool}
+        self.http = HttpClient(max_idle_per_host=concurrency)
         # The executor bounds how many fetches one process runs at once, however
         # many requests arrive together.
         self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="anvil-fetch")
@@ -115,82 +65,51 @@ def client_get() -> _Client:
     return client
 
 
-def _read_capped(response: urllib3.BaseHTTPResponse, *, url: str, deadline: float) -> bytes:
-    limit = settings.ANVIL_FETCH_MAX_BYTES
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise FetchError(url, f"response is {declared} bytes, more than the limit of {limit}")
-    chunks, size = [], 0
-    while True:
-        chunk = response.read(CHUNK_BYTES)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise FetchError(url, f"response is larger than the limit of {limit} bytes")
-        if time.monotonic() > deadline:
-            raise FetchError(url, f"timed out after {settings.ANVIL_FETCH_TIMEOUT_S:g}s")
-        chunks.append(chunk)
-
-
 def fetch_one(*, url: str) -> Fetched:
+    """GET one URL, following up to ``ANVIL_FETCH_MAX_REDIRECTS`` redirects that pass the same checks.
+
+    Raises ``UrlNotAllowed`` when the URL itself resolves to a forbidden
+    address, ``FetchError`` for everything that goes wrong upstream.
+    """
     timeout_s = settings.ANVIL_FETCH_TIMEOUT_S
     started = time.monotonic()
     deadline = started + timeout_s
-    pool = client_get().pool
+    http = client_get().http
     current = url
     for hop in range(settings.ANVIL_FETCH_MAX_REDIRECTS + 1):
         try:
-            if hop:
-                url_check(url=current)
-            remaining = max(deadline - time.monotonic(), 0.001)
-            response = pool.request(
-                "GET",
-                current,
-                redirect=False,
-                preload_content=False,
-                timeout=urllib3.Timeout(connect=remaining, read=remaining),
-                headers={"User-Agent": "url-anvil/1", "Accept-Encoding": "identity"},
+            parts = url_check(url=current)
+            target = parts.path or "/"
+            if parts.query:
+                target = f"{target}?{parts.query}"
+            response = http.get(
+                scheme=parts.scheme,
+                host=parts.hostname or "",
+                port=parts.port or DEFAULT_PORTS[parts.scheme],
+                target=target,
+                deadline=deadline,
+                max_bytes=settings.ANVIL_FETCH_MAX_BYTES,
             )
         except UrlNotAllowed as exc:
             if hop == 0:
                 raise
             raise FetchError(url, f"redirected to a URL that is not allowed: {exc.url} ({exc.reason})") from None
-        except urllib3.exceptions.TimeoutError:
+        except DeadlineExceeded:
             raise FetchError(url, f"timed out after {timeout_s:g}s") from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise FetchError(url, _describe(exc)) from None
-        clean = False
-        try:
-            if response.status in REDIRECT_STATUSES:
-                location = response.headers.get("Location")
-                if not location:
-                    raise FetchError(url, f"HTTP {response.status} redirect without a Location")
-                current = urljoin(current, location)
-                continue
-            if response.status >= 400:
-                raise FetchError(url, f"upstream answered HTTP {response.status}")
-            try:
-                body = _read_capped(response, url=url, deadline=deadline)
-            except urllib3.exceptions.TimeoutError:
-                raise FetchError(url, f"timed out after {timeout_s:g}s") from None
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise FetchError(url, _describe(exc)) from None
-            clean = True
-            return Fetched(url=url, status=response.status, body=body, elapsed_ms=(time.monotonic() - started) * 1000)
-        finally:
-            if not clean:
-                # Unread bytes would poison the pooled connection: drop it.
-                response.close()
-            response.release_conn()
+        except BodyTooLarge as exc:
+            raise FetchError(url, exc.reason) from None
+        except HttpError as exc:
+            raise FetchError(url, exc.reason) from None
+        if response.status in REDIRECT_STATUSES:
+            location = response.headers.get("location")
+            if not location:
+                raise FetchError(url, f"HTTP {response.status} redirect without a Location")
+            current = urljoin(current, location)
+            continue
+        if response.status >= 400:
+            raise FetchError(url, f"upstream answered HTTP {response.status}")
+        return Fetched(url=url, status=response.status, body=response.body, elapsed_ms=(time.monotonic() - started) * 1000)
     raise FetchError(url, f"more than {settings.ANVIL_FETCH_MAX_REDIRECTS} redirects")
-
-
-def _describe(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    text = str(reason or exc)
-    # urllib3 prefixes messages with object reprs that mean nothing to a client.
-    return text.split(">: ", 1)[-1] if ">: " in text else text
 
 
 def fetch_many(*, urls: list[str]) -> list[Fetched]:

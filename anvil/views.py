@@ -14,8 +14,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from anvil import selectors, services
-from anvil.corpus import corpus_documents, corpus_titles
 from anvil.chaos import fault_cache
+from anvil.corpus import corpus_documents, corpus_titles
 from anvil.faults import FaultSpecError
 from anvil.fetcher import FetchError
 from anvil.instance import instance_current
@@ -35,8 +35,8 @@ except ImportError:  # pragma: no cover - redis is in requirements.txt
 STORE_ERRORS = (StoreError, RedisError, OSError)
 
 
-def _error(status: int, message: str, **extra: object) -> JsonResponse:
-    return JsonResponse({"error": message, **extra}, status=status)
+def _error(status: int, text: str, /, **extra: object) -> JsonResponse:
+    return JsonResponse({"error": text, **extra}, status=status)
 
 
 def _store_unavailable(exc: Exception) -> JsonResponse:

@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 _var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parent.parent / "var")).resolve()
 
+# The anvil role is recognised by its WSGI module on the command line; the
+# config file runs before gunicorn exposes the app name anywhere else.
+_anvil = any("wsgi_anvil" in arg for arg in sys.argv[1:])
+
 workers = int(os.environ.get("WEB_WORKERS", "2"))
-worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
+if _anvil:
+    # url-anvil fetches URLs while it serves, usually its own /corpus/. With a
+    # fixed pool of threads, 32 clients posting /api/test occupy every thread
+    # waiting for corpus fetches that no thread is left to answer (measured: 0
+    # answers in 5 s under gthread). gevent serves each connection in its own
+    # greenlet, so a fetch, an injected delay or a hang holds no scarce slot.
+    worker_class = os.environ.get("ANVIL_WORKER_CLASS", "gevent")
+    worker_connections = int(os.environ.get("ANVIL_WORKER_CONNECTIONS", "1000"))
+else:
+    worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 10

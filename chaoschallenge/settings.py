@@ -259,10 +259,6 @@ ANVIL_STORE_PREFIX = env_str("ANVIL_STORE_PREFIX", "anvil:")
 ANVIL_FAULT_REFRESH_S = env_float("ANVIL_FAULT_REFRESH_S", 1.0)
 ANVIL_HEARTBEAT_S = env_float("ANVIL_HEARTBEAT_S", 2.0)
 ANVIL_HEARTBEAT_STALE_S = env_float("ANVIL_HEARTBEAT_STALE_S", 10.0)
-if ROLE == "anvil":
-    # The anvil must run with no database at all; without aliases any stray
-    # query fails loudly, and the per-request connection bookkeeping is gone.
-    DATABASES = {}
 
 # --- Platform roles --------------------------------------------------------
 PLATFORM_PORT = env_int("PLATFORM_PORT", 8000, minimum=1)
@@ -294,10 +290,14 @@ TRACKER_RECORDING_DURATION_S = env_int("TRACKER_RECORDING_DURATION_S", 15, minim
 TRACKER_RECORDING_TICK_S = env_int("TRACKER_RECORDING_TICK_S", 30, minimum=1)
 # Most runs one batch may carry, and one page of GET /tracker/api/track/<userId>.
 TRACKER_BATCH_MAX = env_int("TRACKER_BATCH_MAX", 5000, minimum=1)
-TRACKER_PAGE_DEFAULT = env_int("TRACKER_PAGE_DEFAULT", 500, minimum=1)
-TRACKER_PAGE_MAX = env_int("TRACKER_PAGE_MAX", 2000, minimum=1)
+TRACKER_PAGE_DEFAULT = env_int("TRACKER_PAGE_DEFAULT", 200, minimum=1)
+TRACKER_PAGE_MAX = env_int("TRACKER_PAGE_MAX", 1000, minimum=1)
 # Largest request body the tracker API reads (batches are bigger than Django's 2.5 MB form limit).
 TRACKER_MAX_BODY_BYTES = env_int("TRACKER_MAX_BODY_BYTES", 10_000_000, minimum=1024)
+# The ingest API is a hot path of one INSERT per request: a health-check
+# round trip before it would double its latency. A connection broken by a
+# database restart fails one request and is then discarded by Django.
+DATABASES["tracker"]["CONN_HEALTH_CHECKS"] = False
 if ENABLE_LOCAL_TRACKER:
     CELERY_BEAT_SCHEDULE["tracker-recording-tick"] = {
         "task": "tracker.tasks.recording_tick_task",
@@ -322,8 +322,9 @@ LEADERBOARD_API_RATES = {
     "key": env_str("API_RATE_PER_KEY", "120/minute"),
     "submit": env_str("API_RATE_SUBMIT_PER_KEY", "20/hour"),
 }
-# Cache-key namespace of those throttles (tests give each test its own).
-LEADERBOARD_THROTTLE_NAMESPACE = env_str("LEADERBOARD_THROTTLE_NAMESPACE", "throttle")
+# Prefix of the leaderboard's keys in the shared cache (throttle counters,
+# cached answers, the ranking version); tests give each test its own.
+LEADERBOARD_CACHE_NAMESPACE = env_str("LEADERBOARD_CACHE_NAMESPACE", "leaderboard")
 # Seconds the public leaderboard API answer may be served from the cache; a
 # newly scored submission invalidates it at once.
 LEADERBOARD_CACHE_S = env_int("LEADERBOARD_CACHE_S", 30, minimum=0)

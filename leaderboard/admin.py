@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -136,6 +137,7 @@ class SubmissionAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyRunAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["id", "origin", "status", "target_url", "total_requests", "rps", "created_at", "finished_at"]
     list_filter = ["status", "origin"]
     show_full_result_count = False

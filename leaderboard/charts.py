@@ -15,16 +15,16 @@ WIDTH = 900
 HEIGHT = 280
 LEFT = 56
 RIGHT = 64
-TOP = 24
+TOP = 32
 BOTTOM = 40
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 x 10^n at or above ``value`` (for round axis maxima)."""
+    """The smallest "round" number (1, 2, 2.5, 3, 4, 5, 6 or 8 x 10^n) at or above ``value``, for axis maxima."""
     if value <= 0:
         return 1.0
     exponent = math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 2.5, 3, 4, 5, 6, 8, 10):
         candidate = step * 10**exponent
         if candidate >= value * (1 - 1e-9):
             return float(candidate)
@@ -109,8 +109,8 @@ def run_chart(
     chart.p95_points = " ".join(f"{x_of(s + 0.5)},{y_of(p, p95_max)}" for s, _, p in seconds if p is not None)
     chart.empty = not seconds
 
-    step = nice_ceiling(span / 8)
-    chart.x_ticks = [Tick(x_of(t), f"{t:g}s") for t in _steps(span, step)]
+    step = next((c for c in (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800) if span / c <= 10), 3600)
+    chart.x_ticks = [Tick(x_of(t), f"{t:g}s") for t in range(0, span + 1, step)]
     chart.rps_ticks = [Tick(y_of(v, rps_max), _label(v)) for v in _steps(rps_max, rps_max / 4)]
     chart.p95_ticks = [Tick(y_of(v, p95_max), _label(v)) for v in _steps(p95_max, p95_max / 4)]
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import F, OrderBy, QuerySet, Window
 from django.db.models.functions import RowNumber
 
@@ -248,10 +247,3 @@ def submission_for_participant(*, participant: Participant, submission_id: int) 
     """A participant's own submission; someone else's is as absent as a missing one."""
     return Submission.objects.select_related("challenge").filter(id=submission_id, participant=participant).first()
 
-
-LEADERBOARD_VERSION_KEY = "leaderboard:version"
-
-
-def leaderboard_version() -> int:
-    """Bumped whenever a ranking may have changed; part of every cached leaderboard's key."""
-    return cache.get(LEADERBOARD_VERSION_KEY) or 0

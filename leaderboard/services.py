@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
@@ -17,7 +15,8 @@ from django.utils import timezone
 from leaderboard.keys import api_key_generate, api_key_hash
 from leaderboard.models import ACTIVE_STATUSES, Challenge, Participant, Submission, SubmissionStatus
 from leaderboard.scoring import run_score
-from leaderboard.selectors import LEADERBOARD_VERSION_KEY, run_scoring_input
+from leaderboard.selectors import run_scoring_input
+from leaderboard.shared import version_bump
 from loadtest.models import LoadTestRun, RunStatus
 from loadtest.profiles import ProfileError, chaos_plan_validate, profile_validate
 from loadtest.services import run_cancel, run_create, run_execute, run_time_limits
@@ -51,6 +50,10 @@ class SubmissionLimitReached(SubmissionError):
 
 
 class IdempotencyConflict(SubmissionError):
+    pass
+
+
+class SubmissionForbidden(SubmissionError):
     pass
 
 
@@ -155,7 +158,7 @@ def submission_create(
     if challenge is None:
         raise SubmissionInvalid(f"there is no open challenge {challenge_slug!r}", field="challenge")
     if not participant.is_active:
-        raise SubmissionLimitReached("this participant may not submit at the moment")
+        raise SubmissionForbidden("this participant has been suspended and may not submit")
 
     if Submission.objects.filter(participant=participant, status__in=ACTIVE_STATUSES).exists():
         raise SubmissionLimitReached("you already have a submission queued or running; wait for it or cancel it")
@@ -335,13 +338,9 @@ def submission_best_refresh(*, participant_id: int, challenge_id: int) -> Submis
         if best is not None and not best.is_best:
             Submission.objects.filter(id=best.id).update(is_best=True)
             best.is_best = True
-        transaction.on_commit(leaderboard_version_bump)
+        # A new ranking version makes every cached leaderboard answer stale at once.
+        transaction.on_commit(version_bump)
     return best
-
-
-def leaderboard_version_bump() -> None:
-    # A new version makes every cached leaderboard answer stale at once.
-    cache.set(LEADERBOARD_VERSION_KEY, time.time_ns(), timeout=None)
 
 
 def submission_rerun(*, submission: Submission) -> Submission:

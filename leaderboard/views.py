@@ -11,6 +11,7 @@ from django.utils import timezone
 from leaderboard import charts, selectors
 from leaderboard.models import Participant, Submission, SubmissionStatus
 from leaderboard.scoring import COLUMNS, SCORE_LABELS, Column, value_format
+from leaderboard.shared import AnswerCache, version_get
 from loadtest.models import ChaosEvent, RunSample
 
 
@@ -54,7 +55,25 @@ def _header_links(current: str) -> dict[str, str]:
     return links
 
 
+page_cache = AnswerCache()
+
+
 def leaderboard_view(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    # The rendered page holds nothing client-specific: it is kept per process
+    # for the current ranking version (one shared read per request), so the
+    # busiest page costs no queries until a new score or a challenge edit.
+    version = version_get()
+    key = (slug, request.GET.get("page"), request.GET.get("sort"))
+    cached = page_cache.get(key=key, version=version)
+    if cached is not None:
+        return HttpResponse(cached)
+    response = _leaderboard_render(request, slug)
+    if response.status_code == 200:
+        page_cache.put(key=key, version=version, body=response.content)
+    return response
+
+
+def _leaderboard_render(request: HttpRequest, slug: str | None) -> HttpResponse:
     challenges = selectors.challenge_list()
     if slug is None:
         if not challenges:

@@ -14,6 +14,11 @@ ROOT="$PWD"
 export PLATFORM_PORT="${PLATFORM_PORT:-8000}"
 export ANVIL_PORT="${ANVIL_PORT:-8080}"
 export VAR_DIR="${VAR_DIR:-$ROOT/var}"
+# Load tests: their own queue and worker (concurrency 1: two tests never share
+# this machine). The worker reaches the local anvil's faults through the fault
+# store both share under $VAR_DIR (or Redis), so chaos plans work as they are.
+export LOADTEST_QUEUE="${LOADTEST_QUEUE:-loadtest}"
+LOADTEST_METRICS_PORT="${LOADTEST_METRICS_PORT:-9109}"
 RUN_DIR="$VAR_DIR/run"
 LOG_DIR="$VAR_DIR/log"
 
@@ -22,6 +27,9 @@ services() {
     cat <<LIST
 anvil|gunicorn -c chaoschallenge/gunicorn_conf.py --bind 127.0.0.1:$ANVIL_PORT chaoschallenge.wsgi_anvil|http://127.0.0.1:$ANVIL_PORT/healthz
 platform|gunicorn -c chaoschallenge/gunicorn_conf.py --bind 127.0.0.1:$PLATFORM_PORT chaoschallenge.wsgi|http://127.0.0.1:$PLATFORM_PORT/healthz
+worker-loadtest|env LOADTEST_METRICS_PORT=$LOADTEST_METRICS_PORT celery -A chaoschallenge worker -Q $LOADTEST_QUEUE -c 1 -n loadtest@%h --without-gossip --without-mingle --loglevel INFO|-
+worker|celery -A chaoschallenge worker -Q celery -c 2 -n default@%h --without-gossip --without-mingle --loglevel INFO|-
+beat|celery -A chaoschallenge beat --loglevel INFO|-
 LIST
 }
 

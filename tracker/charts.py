@@ -1,88 +1,54 @@
 """Server-rendered history charts (inline SVG, no JavaScript).
 
 A target may have tens of thousands of runs; a chart never ships them all.
-Each session's series is cut into buckets and only the lowest and highest
-point of each bucket is kept (min/max downsampling), so spikes and dips stay
-visible while the page stays small. Every drawn point carries its run, commit
-and session in a ``<title>`` tooltip; commit changes are marked and labelled.
+``selectors.target_chart_series`` reduces the history in the database: each
+point stands for one run, or for one session's runs in a time bucket with the
+lowest and highest value of every figure (min/max downsampling keeps spikes
+and dips visible). Each point carries its runs, commit and session in a
+``<title>`` tooltip; commit changes are marked and labelled on the chart, and
+every session has its own colour.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from tracker.selectors import ChartPoint, ChartSeries
+
 PALETTE = ("#1f6feb", "#d1495b", "#2a9d8f", "#8e44ad", "#e67e22", "#0b7285", "#6d4c41", "#c2185b")
 OTHER_COLOR = "#9aa3b0"
 WIDTH, HEIGHT = 900, 210
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 22, 26
-MAX_COMMIT_LABELS = 12
-
-# Column positions in selectors.SERIES_COLUMNS.
-ID, TS, RPS, AVG, P95, ERR, SESSION, COMMIT = range(8)
 
 
 @dataclass(frozen=True)
 class Line:
-    column: int
+    figure: str
     label: str
     dashed: bool = False
 
 
 CHARTS = (
-    ("Requests per second", "req/s", (Line(RPS, "rps"),)),
-    ("Latency", "ms", (Line(AVG, "avg"), Line(P95, "p95", dashed=True))),
-    ("Error rate", "%", (Line(ERR, "error rate"),)),
+    ("Requests per second", "req/s", (Line("rps", "rps"),)),
+    ("Latency", "ms", (Line("avg_latency_ms", "avg"), Line("p95_latency_ms", "p95", dashed=True))),
+    ("Error rate", "%", (Line("error_rate", "error rate"),)),
 )
 
 
-def downsample(points: list[tuple], *, column: int, budget: int) -> list[tuple]:
-    """At most ~``budget`` points of ``points`` (time-ordered), keeping each bucket's min and max of ``column``."""
-    if len(points) <= budget:
-        return points
-    buckets = max(1, budget // 2)
-    size = len(points) / buckets
-    out: list[tuple] = []
-    for bucket in range(buckets):
-        chunk = points[int(bucket * size): int((bucket + 1) * size)]
-        if not chunk:
-            continue
-        low = min(range(len(chunk)), key=lambda i: chunk[i][column])
-        high = max(range(len(chunk)), key=lambda i: chunk[i][column])
-        for index in sorted({low, high}):
-            out.append(chunk[index])
-    return out
-
-
-def session_colors(rows: list[tuple]) -> dict[str, str]:
-    """The most frequent sessions get a colour each; the rest share a grey."""
-    counts = Counter(row[SESSION] for row in rows)
-    return {session: PALETTE[i] for i, (session, _) in enumerate(counts.most_common(len(PALETTE)))}
-
-
-def _commit_marks(rows: list[tuple]) -> list[tuple]:
-    """The first run of every new commit hash, thinned to a readable number of labels."""
-    marks, previous = [], None
-    for row in rows:
-        commit = row[COMMIT]
-        if commit and commit != previous:
-            marks.append(row)
-        if commit:
-            previous = commit
-    if len(marks) > MAX_COMMIT_LABELS:
-        step = len(marks) / MAX_COMMIT_LABELS
-        marks = [marks[int(i * step)] for i in range(MAX_COMMIT_LABELS)]
-    return marks
+def session_colors(session_runs: dict[str, int]) -> dict[str, str]:
+    """The sessions with the most runs get a colour each; the rest share a grey."""
+    ranked = sorted(session_runs.items(), key=lambda item: (-item[1], item[0]))
+    return {session: PALETTE[i] for i, (session, _) in enumerate(ranked[: len(PALETTE)])}
 
 
 def _fmt(value: float) -> str:
-    if value >= 100:
+    if abs(value) >= 100:
         return f"{value:,.0f}"
-    if value >= 10:
+    if abs(value) >= 10:
         return f"{value:.1f}"
     return f"{value:.2f}"
 
@@ -91,41 +57,41 @@ def _stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def history_charts(*, rows: list[tuple], max_points: int = 300) -> list[dict]:
-    """The charts of a target's history from ``selectors.target_series`` rows (oldest first)."""
-    if not rows:
+def _tip(point: ChartPoint, line: Line, unit: str) -> str:
+    low, high = point.values[line.figure]
+    value = _fmt(low) if low == high else f"{_fmt(low)} to {_fmt(high)}"
+    runs = f"run #{point.first_id}" if point.runs == 1 else f"{point.runs} runs #{point.first_id} to #{point.last_id}"
+    return (f"{_stamp(point.t)} · {line.label} {value} {unit} · {runs} · session {point.session or '—'} · "
+            f"commit {(point.commit or '—')[:12]}")
+
+
+def history_charts(*, series: ChartSeries) -> list[dict]:
+    """rps, latency (avg and p95 when known) and error rate over time, as SVG."""
+    if not series.points:
         return []
-    colors = session_colors(rows)
-    stamped = [(row[ID], row[TS].timestamp(), *row[2:]) for row in rows]
-    by_session: dict[str, list[tuple]] = {}
-    for row in stamped:
-        by_session.setdefault(row[SESSION], []).append(row)
-    marks = _commit_marks(stamped)
-    t0, t1 = stamped[0][TS], stamped[-1][TS]
+    colors = session_colors(series.session_runs)
+    by_session: dict[str, list[ChartPoint]] = {}
+    for point in series.points:
+        by_session.setdefault(point.session, []).append(point)
     charts = []
     for title, unit, lines in CHARTS:
-        present = [line for line in lines if any(row[line.column] is not None for row in stamped)]
+        present = [line for line in lines if any(p.values[line.figure] is not None for p in series.points)]
         if not present:
             continue
-        drawn: list[tuple[Line, str, list[tuple]]] = []
-        for line in present:
-            for session, points in by_session.items():
-                known = [p for p in points if p[line.column] is not None]
-                if not known:
-                    continue
-                budget = max(4, round(max_points * len(known) / len(stamped)))
-                drawn.append((line, session, downsample(known, column=line.column, budget=budget)))
-        top = max((p[line.column] for line, _, points in drawn for p in points), default=0) or 1.0
+        top = max(p.values[line.figure][1] for line in present for p in series.points if p.values[line.figure])
         charts.append({
             "title": title,
             "unit": unit,
             "lines": [line.label for line in present],
-            "svg": _svg(title=title, unit=unit, drawn=drawn, colors=colors, marks=marks, t0=t0, t1=t1, top=top * 1.1),
+            "svg": _svg(title=title, unit=unit, lines=present, by_session=by_session, colors=colors, series=series,
+                        top=(top or 1.0) * 1.1),
         })
     return charts
 
 
-def _svg(*, title: str, unit: str, drawn, colors, marks, t0: float, t1: float, top: float) -> SafeString:
+def _svg(*, title: str, unit: str, lines: list[Line], by_session: dict[str, list[ChartPoint]],
+         colors: dict[str, str], series: ChartSeries, top: float) -> SafeString:
+    t0, t1 = series.t0, series.t1
     span = (t1 - t0) or 1.0
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
@@ -147,26 +113,34 @@ def _svg(*, title: str, unit: str, drawn, colors, marks, t0: float, t1: float, t
         parts.append(f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end" fill="#5b6575">{_fmt(value)}</text>')
     parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#5b6575">{_stamp(t0)}</text>')
     parts.append(f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end" fill="#5b6575">{_stamp(t1)}</text>')
-    for mark in marks:
-        mx = x(mark[TS])
+    for ts, commit, run_id in series.commit_marks:
+        mx = x(ts)
         parts.append(
             f'<g class="commit"><line x1="{mx:.1f}" x2="{mx:.1f}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#b4371f" '
             f'stroke-dasharray="2 3" opacity="0.6"/><text x="{mx + 2:.1f}" y="{TOP + 9}" fill="#b4371f" '
-            f'font-size="10">{escape(mark[COMMIT][:7])}</text><title>commit {escape(mark[COMMIT])} '
-            f'from run #{mark[ID]}</title></g>'
+            f'font-size="10">{escape(commit[:7])}</text><title>commit {escape(commit)} from run #{run_id}</title></g>'
         )
-    for line, session, points in drawn:
-        color = colors.get(session, OTHER_COLOR)
-        coords = " ".join(f"{x(p[TS]):.1f},{y(p[line.column]):.1f}" for p in points)
-        dash = ' stroke-dasharray="5 3"' if line.dashed else ""
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} points="{coords}"/>')
-        for p in points:
-            tip = (f"{_stamp(p[TS])} · {line.label} {_fmt(p[line.column])} {unit} · run #{p[ID]} · "
-                   f"session {p[SESSION] or '—'} · commit {(p[COMMIT] or '—')[:12]}")
-            parts.append(
-                f'<circle cx="{x(p[TS]):.1f}" cy="{y(p[line.column]):.1f}" r="2.2" fill="{color}">'
-                f"<title>{escape(tip)}</title></circle>"
-            )
+    for line in lines:
+        for session, points in by_session.items():
+            color = colors.get(session, OTHER_COLOR)
+            known = [p for p in points if p.values[line.figure] is not None]
+            if not known:
+                continue
+            vertices = []
+            for p in known:
+                low, high = p.values[line.figure]
+                vertices.append(f"{x(p.t):.1f},{y(low):.1f}")
+                if high != low:
+                    vertices.append(f"{x(p.t):.1f},{y(high):.1f}")
+            dash = ' stroke-dasharray="5 3"' if line.dashed else ""
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} '
+                         f'points="{" ".join(vertices)}"/>')
+            for p in known:
+                # One hover target per point, at its highest value.
+                parts.append(
+                    f'<circle cx="{x(p.t):.1f}" cy="{y(p.values[line.figure][1]):.1f}" r="2.2" fill="{color}">'
+                    f"<title>{escape(_tip(p, line, unit))}</title></circle>"
+                )
     parts.append("</svg>")
     # Safe: every text interpolated above went through escape().
     return mark_safe("".join(parts))

@@ -7,12 +7,13 @@ here by their plain id.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -42,6 +43,31 @@ def _existing_id(*, user_id: str, client_run_id: str) -> int | None:
     )
 
 
+_INSERT_FIELDS = [field for field in TrackedRun._meta.concrete_fields if not field.primary_key]
+
+
+def _run_insert(*, fields: dict[str, Any]) -> int:
+    """INSERT one validated run and return its id.
+
+    Equivalent to ``TrackedRun.objects.create(**fields)`` (every value goes
+    through its field's own ``get_db_prep_save``), minus the model instance
+    and the query compiler: single POSTs are the API's hot path, and this
+    halves the Python work per stored run.
+    """
+    connection = connections[DB]
+    values = [field.get_db_prep_save(fields[field.attname], connection) for field in _INSERT_FIELDS]
+    ops = connection.ops
+    columns = ", ".join(ops.quote_name(field.column) for field in _INSERT_FIELDS)
+    sql = (f"INSERT INTO {ops.quote_name(TrackedRun._meta.db_table)} ({columns}) "
+           f"VALUES ({', '.join(['%s'] * len(values))})")
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(f"{sql} RETURNING {ops.quote_name('id')}", values)
+            return cursor.fetchone()[0]
+        cursor.execute(sql, values)
+        return cursor.lastrowid
+
+
 def run_ingest(*, payload: object, now: datetime | None = None) -> tuple[int, bool]:
     """Store one payload; return ``(id, created)``. A repeated ``runId`` returns the first copy's id."""
     fields = payload_validate(payload=payload)
@@ -49,13 +75,13 @@ def run_ingest(*, payload: object, now: datetime | None = None) -> tuple[int, bo
     client_run_id = fields["client_run_id"]
     if client_run_id is None:
         # The hot path: one INSERT in autocommit, nothing else.
-        return TrackedRun.objects.using(DB).create(**fields).pk, True
+        return _run_insert(fields=fields), True
     existing = _existing_id(user_id=fields["user_id"], client_run_id=client_run_id)
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic(using=DB):
-            return TrackedRun.objects.using(DB).create(**fields).pk, True
+            return _run_insert(fields=fields), True
     except IntegrityError:
         # A concurrent retry won the race for the same runId.
         existing = _existing_id(user_id=fields["user_id"], client_run_id=client_run_id)
@@ -99,25 +125,56 @@ def _batch_store(*, rows: list[dict[str, Any]]) -> list[tuple[int, bool]]:
                         .values_list("id", "client_run_id")
                     ):
                         known[(user_id, cid)] = pk
-        to_create: list[TrackedRun] = []
-        # Per payload: the run to be created (or its twin earlier in this
-        # batch, or the id of the copy stored before) and whether it is new.
-        slots: list[tuple[TrackedRun | int, bool]] = []
-        pending: dict[tuple[str, str], TrackedRun] = {}
+        to_create: list[dict[str, Any]] = []
+        # Per payload: ("new", index into to_create) or ("known", id of the
+        # copy stored before), and whether it is new in this batch.
+        slots: list[tuple[str, int, bool]] = []
+        pending: dict[tuple[str, str], int] = {}
         for fields in rows:
             key = (fields["user_id"], fields["client_run_id"]) if fields["client_run_id"] is not None else None
             if key is not None and key in known:
-                slots.append((known[key], False))
+                slots.append(("known", known[key], False))
             elif key is not None and key in pending:
-                slots.append((pending[key], False))
+                # The same runId twice in one batch is stored once.
+                slots.append(("new", pending[key], False))
             else:
-                obj = TrackedRun(**fields)
-                to_create.append(obj)
                 if key is not None:
-                    pending[key] = obj
-                slots.append((obj, True))
-        TrackedRun.objects.using(DB).bulk_create(to_create, batch_size=500)
-    return [(slot.pk if isinstance(slot, TrackedRun) else slot, created) for slot, created in slots]
+                    pending[key] = len(to_create)
+                slots.append(("new", len(to_create), True))
+                to_create.append(fields)
+        ids = _runs_insert_many(rows=to_create)
+    return [(ids[value] if kind == "new" else value, created) for kind, value, created in slots]
+
+
+def _runs_insert_many(*, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT many validated runs in the current transaction; their ids, in order.
+
+    On PostgreSQL through COPY with ids drawn from the table's sequence first
+    (COPY returns nothing): several times cheaper per run than a multi-row
+    INSERT, which is the whole point of the batch form. Elsewhere through
+    ``bulk_create``.
+    """
+    if not rows:
+        return []
+    connection = connections[DB]
+    if connection.vendor != "postgresql":
+        objs = [TrackedRun(**fields) for fields in rows]
+        TrackedRun.objects.using(DB).bulk_create(objs, batch_size=500)
+        return [obj.pk for obj in objs]
+    ops = connection.ops
+    table = TrackedRun._meta.db_table
+    json_columns = {field.attname for field in _INSERT_FIELDS if field.get_internal_type() == "JSONField"}
+    columns = ", ".join(ops.quote_name(column) for column in ["id", *(f.column for f in _INSERT_FIELDS)])
+    names = [field.attname for field in _INSERT_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                       [table, len(rows)])
+        ids = sorted(row[0] for row in cursor.fetchall())
+        with cursor.cursor.copy(f"COPY {ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
+            for pk, fields in zip(ids, rows, strict=True):
+                copy.write_row([pk, *(json.dumps(fields[name]) if name in json_columns else fields[name]
+                                      for name in names)])
+    return ids
 
 
 def run_track_local(*, payload: dict) -> dict:

@@ -88,8 +88,8 @@ def target(request: HttpRequest, target_key: str) -> HttpResponse:
     baseline = selectors.baseline_for(target_key=target_key)
     flags = selectors.runs_flag(rows=rows, baseline=baseline, threshold_pct=settings.TRACKER_REGRESSION_THRESHOLD_PCT,
                                 window=settings.TRACKER_NOISE_WINDOW)
-    series = selectors.target_series(target_key=target_key)
-    colors = session_colors(series)
+    series = selectors.target_chart_series(target_key=target_key)
+    colors = session_colors(series.session_runs)
     for row in rows:
         row["flag"] = flags.get(row["id"])
         row["color"] = colors.get(row["session_id"])
@@ -99,12 +99,12 @@ def target(request: HttpRequest, target_key: str) -> HttpResponse:
     return render(request, "tracker/target.html", {
         "target_key": target_key,
         "target_url": url,
-        "charts": history_charts(rows=series),
-        "run_count": len(series),
+        "charts": history_charts(series=series),
+        "run_count": series.run_count,
         "legend": list(colors.items()),
-        "has_other_sessions": len({row[6] for row in series}) > len(colors),
+        "has_other_sessions": len(series.session_runs) > len(colors),
         "filters": filters,
-        "choices": selectors.target_filter_choices(target_key=target_key),
+        "choices": {"sessions": sorted(series.session_runs), "test_types": series.test_types},
         "page": page,
         "rows": rows,
         "baseline": baseline,

@@ -74,7 +74,7 @@ def resilient(tmp_path):
 
 
 def _load(url: str, *, seconds: float, threads: int) -> Counter:
-    """Plain concurrent clients: GET /api/sample-urls as fast as they can, with a 5 s timeout."""
+    """Plain concurrent clients (no load engine needed): GET /api/sample-urls as fast as they can, with a 5 s timeout."""
     outcomes: Counter = Counter()
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -100,24 +100,36 @@ def _load(url: str, *, seconds: float, threads: int) -> Counter:
     return outcomes
 
 
+@pytest.mark.django_db
 def test_the_resilient_setup_stays_up_when_a_replica_is_killed_and_restarts_it(resilient):
+    from loadtest.models import ProbeResult, RunStatus
+    from loadtest.services import run_create, run_execute
+
     victim_port = resilient["replicas"][0]
     pid_file = resilient["run_dir"] / f"replica-{victim_port}.pid"
     victim = _pid(pid_file)
+    killed_at: list[int] = []
 
-    def kill_victim() -> None:
-        time.sleep(2)
-        # The whole replica: its gunicorn master and every worker, at once.
-        os.killpg(victim, signal.SIGKILL)
+    def kill_a_replica_at_second_3(update: dict) -> None:
+        if update["second"] >= 3 and not killed_at:
+            # The whole replica: its gunicorn master and every worker, at once.
+            os.killpg(victim, signal.SIGKILL)
+            killed_at.append(update["second"])
 
-    killer = threading.Thread(target=kill_victim)
-    killer.start()
-    outcomes = _load(resilient["url"], seconds=8, threads=6)
-    killer.join()
+    profile = {
+        "shape": "constant", "users": 8, "spawn_rate": 8, "duration_s": 9, "timeout_s": 5,
+        "wait_min_s": 0.01, "wait_max_s": 0.05, "tasks": {"sample_urls": 3, "history": 1},
+    }  # fmt: skip
+    run = run_create(target_url=resilient["url"], profile=profile, origin="test")
+    run = run_execute(run_id=run.pk, progress=kill_a_replica_at_second_3)
 
-    total = sum(outcomes.values())
-    assert total > 100, outcomes
-    assert outcomes["ok"] / total >= 0.98, outcomes
+    assert killed_at, "the run never reached second 3"
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.total_requests > 100
+    assert run.total_successes / run.total_requests >= 0.97, (run.total_successes, run.total_requests)
+    probes = list(ProbeResult.objects.filter(run=run).values_list("up", flat=True))
+    assert len(probes) >= 5
+    assert sum(probes) / len(probes) >= 0.9, probes
 
     # The supervisor brought the replica back as a new process on the same port.
     deadline = time.monotonic() + 30

@@ -45,15 +45,14 @@ def test_the_scheduler_is_unhealthy_without_a_running_beat(tmp_path):
 @pytest.mark.integration
 def test_the_worker_is_healthy_once_a_real_worker_answers_its_ping(tmp_path):
     # The embedded broker under a private VAR_DIR: no other worker can answer for this one.
-    env = child_env({"VAR_DIR": str(tmp_path), "CELERY_BROKER_URL": "filesystem://"})
-    env.pop("REDIS_URL", None)
+    env = {"VAR_DIR": str(tmp_path), "CELERY_BROKER_URL": "filesystem://", "REDIS_URL": ""}
     assert _check("worker", env).returncode == 1
 
     log = open(tmp_path / "worker.log", "wb")
     worker = subprocess.Popen(
         [str(BASE_DIR / ".venv" / "bin" / "celery"), "-A", "chaoschallenge", "worker", "--queues", f"hc-{free_port()}",
          "--concurrency", "1", "--hostname", "worker@%h", "--without-mingle", "--without-gossip"],
-        cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=BASE_DIR, env=child_env(env), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60

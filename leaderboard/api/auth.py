@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
@@ -46,3 +47,17 @@ class IsParticipant(BasePermission):
             # Raised here so the answer says what to send (DRF's default 401 text does not).
             raise exceptions.NotAuthenticated(self.message)
         return True
+
+
+class ParticipantKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the Bearer API key in the OpenAPI schema."""
+
+    target_class = "leaderboard.api.auth.ParticipantKeyAuthentication"
+    name = "participantKey"
+
+    def get_security_definition(self, auto_schema: object) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Your participant API key (scc_…), shown once when the participant was created.",
+        }

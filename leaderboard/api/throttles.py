@@ -1,9 +1,10 @@
-"""Fixed-window request counters in the shared cache, per client IP and per API key.
+"""Fixed-window request counters in shared state, per client IP and per API key.
 
 DRF's ``SimpleRateThrottle`` keeps a list of every request's timestamp in one
 cache entry and rewrites it on each request, which grows with the rate; one
-atomic ``incr`` per window is enough here and costs the same at any rate.
-Rates come from ``settings.LEADERBOARD_API_RATES`` at request time.
+atomic counter per window is enough here and costs the same at any rate (a
+single Redis round trip, see ``leaderboard.shared``). Rates come from
+``settings.LEADERBOARD_API_RATES`` at request time.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
+
+from leaderboard.shared import counter_incr
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -40,16 +42,11 @@ class _WindowThrottle(BaseThrottle):
         limit, period = rate_parse(rate=rate)
         now = time.time()
         window = int(now // period)
-        key = f"{settings.LEADERBOARD_THROTTLE_NAMESPACE}:{self.scope}:{ident}:{window}"
-        if cache.add(key, 1, timeout=period + 1):
-            count = 1
-        else:
-            try:
-                count = cache.incr(key)
-            except ValueError:
-                # Expired between add and incr: this request opens a new window.
-                cache.set(key, 1, timeout=period + 1)
-                count = 1
+        # A view that needs the ranking version gets it in the same round trip.
+        wants_version = getattr(view, "reads_ranking_version", False)
+        count, version = counter_incr(key=f"throttle:{self.scope}:{ident}:{window}", ttl_s=period + 1, with_version=wants_version)
+        if wants_version:
+            request.ranking_version = version
         self._wait = period - (now % period)
         return count <= limit
 

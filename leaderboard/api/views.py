@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.cache import cache
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +24,7 @@ from leaderboard.api.serializers import (
 )
 from leaderboard.api.throttles import IPThrottle, KeyThrottle, SubmitThrottle
 from leaderboard.models import Challenge
+from leaderboard.shared import AnswerCache, version_get
 
 
 class ApiView(APIView):
@@ -53,6 +54,8 @@ def _error_from(exc: services.SubmissionError) -> Response:
         if exc.retry_after_s:
             details["retry_after_s"] = exc.retry_after_s
         return api_error(exc.message, status=status.HTTP_429_TOO_MANY_REQUESTS, details=details, headers=headers)
+    if isinstance(exc, services.SubmissionForbidden):
+        return api_error(exc.message, status=status.HTTP_403_FORBIDDEN, details=details)
     if isinstance(exc, services.IdempotencyConflict):
         return api_error(exc.message, status=status.HTTP_409_CONFLICT, details=details)
     message = f"{exc.field}: {exc.message}" if exc.field else exc.message
@@ -143,6 +146,9 @@ def _positive_int(raw: str | None, *, name: str, default: int) -> int:
 
 
 class LeaderboardView(ApiView):
+    # The IP throttle reads the ranking version in its round trip (see below).
+    reads_ranking_version = True
+
     @extend_schema(
         operation_id="leaderboards_retrieve",
         responses={200: LeaderboardOutput},
@@ -151,24 +157,30 @@ class LeaderboardView(ApiView):
             OpenApiParameter("sort", str, required=False, description="rank, participant, statistic_1..3, score or when; prefix - for descending"),
         ],
     )
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: Request, slug: str) -> HttpResponse:
         page = _positive_int(request.query_params.get("page"), name="page", default=1)
         sort = request.query_params.get("sort") or "rank"
         try:
             selectors.sort_parse(sort=sort)
         except selectors.UnknownSort as exc:
             raise exceptions.ValidationError({"sort": [str(exc)]}) from None
-        # Cached per (challenge, page, sort) under a version that every
-        # scoring bumps, so a new result shows at once and reads stay cheap.
-        version = selectors.leaderboard_version()
-        cache_key = f"leaderboard-api:{version}:{slug}:{page}:{sort}"
-        body = cache.get(cache_key) if settings.LEADERBOARD_CACHE_S else None
+        # Each process keeps the encoded answer with the ranking version it was
+        # built at; every scoring bumps the version, so a new result shows at
+        # once, and the version comes with the throttle's round trip.
+        version = getattr(request, "ranking_version", None)
+        if version is None:
+            version = version_get()
+        key = (slug, page, sort)
+        body = answer_cache.get(key=key, version=version)
         if body is None:
             challenge = get_object_or_404(Challenge, slug=slug, is_active=True)
-            body = _leaderboard_body(selectors.leaderboard_page(challenge=challenge, sort=sort, page=page))
-            if settings.LEADERBOARD_CACHE_S:
-                cache.set(cache_key, body, settings.LEADERBOARD_CACHE_S)
-        return Response(body)
+            page_data = selectors.leaderboard_page(challenge=challenge, sort=sort, page=page)
+            body = JSONRenderer().render(_leaderboard_body(page_data))
+            answer_cache.put(key=key, version=version, body=body)
+        return HttpResponse(body, content_type="application/json")
+
+
+answer_cache = AnswerCache()
 
 
 def _leaderboard_body(page: selectors.LeaderboardPage) -> dict:

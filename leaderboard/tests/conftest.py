@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
 from common.histogram import histogram_add
 from leaderboard import services
+from leaderboard.api.views import answer_cache
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
+from leaderboard.views import page_cache
 from loadtest.models import LoadTestRun, ProbeResult, RunSample, RunStatus
 
-T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
 def _own_throttle_counters(settings):
-    # Throttle counters live in the shared cache; each test counts afresh.
-    settings.LEADERBOARD_THROTTLE_NAMESPACE = f"test-{uuid.uuid4().hex}"
+    # Throttle counters and cached answers live in the shared cache; each test starts afresh.
+    settings.LEADERBOARD_CACHE_NAMESPACE = f"test-{uuid.uuid4().hex}"
     settings.LEADERBOARD_CACHE_S = 0
+    answer_cache.clear()
+    page_cache.clear()
 
 
 def participant_make(username: str = "alice", display_name: str = "") -> tuple[Participant, str]:

@@ -54,6 +54,13 @@ def test_it_refuses_a_wrong_key_with_403(api, alice, robust):
     assert not Submission.objects.exists()
 
 
+def test_a_suspended_participant_cannot_submit(alice, alice_api, robust):
+    alice[0].is_active = False
+    alice[0].save()
+    data = error_of(alice_api.post(CREATE, {"challenge": "robust-service", "target_url": URL}, format="json"), 403)
+    assert "suspended" in data["error"]
+
+
 def test_it_refuses_another_authorization_scheme_with_401(api, alice, robust):
     api.credentials(HTTP_AUTHORIZATION=f"Token {alice[1]}")
     error_of(api.post(CREATE, {"challenge": "robust-service", "target_url": URL}, format="json"), 401)
@@ -235,12 +242,16 @@ def test_the_leaderboard_api_refuses_bad_parameters(api, robust):
     error_of(api.get("/api/v1/leaderboards/nope"), 404)
 
 
-def test_the_leaderboard_api_cache_is_invalidated_by_a_new_score(api, robust, settings, django_capture_on_commit_callbacks):
+def test_the_leaderboard_api_cache_is_invalidated_by_a_new_score(
+    api, robust, settings, django_capture_on_commit_callbacks, django_assert_num_queries
+):
     from leaderboard.tests.conftest import participant_make
 
     settings.LEADERBOARD_CACHE_S = 60
     bob, _ = participant_make("bob")
     assert body_ok(api.get("/api/v1/leaderboards/robust-service"), 200)["count"] == 0
+    with django_assert_num_queries(0):
+        assert body_ok(api.get("/api/v1/leaderboards/robust-service"), 200)["count"] == 0
     with django_capture_on_commit_callbacks(execute=True):
         scored_make(participant=bob, challenge=robust, statistics=(1.0, 1.0, 1.0), score=1.0)
     assert body_ok(api.get("/api/v1/leaderboards/robust-service"), 200)["count"] == 1
@@ -255,3 +266,8 @@ def test_the_openapi_schema_renders_with_every_endpoint(api, db):
     paths = set(schema["paths"])
     assert {"/api/v1/submissions", "/api/v1/submissions/{submission_id}", "/api/v1/submissions/{submission_id}/cancel",
             "/api/v1/challenges", "/api/v1/leaderboards/{slug}"} <= paths
+    assert schema["components"]["securitySchemes"]["participantKey"]["scheme"] == "bearer"
+    # Nothing in the schema lets a client send a score.
+    create = schema["paths"]["/api/v1/submissions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert create["$ref"].endswith("/SubmissionCreateInput")
+    assert set(schema["components"]["schemas"]["SubmissionCreateInput"]["properties"]) == {"challenge", "target_url"}

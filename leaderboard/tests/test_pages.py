@@ -159,6 +159,24 @@ def test_the_leaderboard_page_needs_the_same_few_queries_for_any_number_of_parti
         assert client.get("/leaderboard/robust-service/?sort=-statistic_3").status_code == 200
 
 
+def test_the_page_is_served_from_the_process_cache_until_a_score_or_a_challenge_edit(
+    client, db, settings, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    settings.LEADERBOARD_CACHE_S = 60
+    robust = challenge_get("robust-service")
+    assert ">newcomer</a>" not in client.get("/leaderboard/robust-service/").content.decode()
+    with django_assert_num_queries(0):
+        assert client.get("/leaderboard/robust-service/").status_code == 200
+    newcomer, _ = participant_make("newcomer")
+    with django_capture_on_commit_callbacks(execute=True):
+        scored_make(participant=newcomer, challenge=robust, statistics=(1.0, 1.0, 100.0), score=1.0)
+    assert ">newcomer</a>" in client.get("/leaderboard/robust-service/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        robust.name = "Robust Service II"
+        robust.save()
+    assert "Robust Service II" in client.get("/leaderboard/robust-service/").content.decode()
+
+
 # --- participant and submission pages -------------------------------------------
 
 

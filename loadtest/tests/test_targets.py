@@ -42,5 +42,5 @@ def test_the_allow_list_comes_from_settings(settings):
     settings.LOADTEST_ALLOWED_TARGET_HOSTS = ["staging.internal", "10.1.0.0/16"]
     assert target_url_validate(url="http://staging.internal") == "http://staging.internal"
     assert target_url_validate(url="http://10.1.2.3:81") == "http://10.1.2.3:81"
-    with pytest.raises(TargetNotAllowed, match="staging.internal"):
+    with pytest.raises(TargetNotAllowed, match=r"staging\.internal"):
         target_url_validate(url="http://127.0.0.1")

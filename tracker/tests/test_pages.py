@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from tracker import services
-from tracker.charts import downsample, history_charts
+from tracker import selectors, services
+from tracker.charts import history_charts
 from tracker.models import Baseline, RecordingSession, TrackedRun
 from tracker.payload import target_key_for
 from tracker.tests.conftest import BOTH_DATABASES, client_payload
@@ -212,34 +212,58 @@ class TestAccess:
         assert client.get("/tracker/", REMOTE_ADDR="192.0.2.9").status_code == 200
 
 
-class TestCharts:
-    def test_downsampling_keeps_every_spike_and_dip(self):
-        rows = [(i, float(i), 100.0) for i in range(10_000)]
-        rows[4321] = (4321, 4321.0, 900.0)
-        rows[7000] = (7000, 7000.0, 1.0)
-        kept = downsample(rows, column=2, budget=200)
-        assert len(kept) <= 200
-        values = [row[2] for row in kept]
-        assert 900.0 in values and 1.0 in values
-        assert [row[0] for row in kept] == sorted(row[0] for row in kept)
+def _bulk(count: int, **details) -> None:
+    rows = []
+    for i in range(count):
+        payload = client_payload(timestamp=(T0 + timedelta(minutes=i)).isoformat(), runDetails={
+            "rps": 100.0 + i % 7, "session_id": f"s{i // 2500}", "commit_hash": f"c{i // 100:04d}", **details})
+        rows.append(payload)
+    services.runs_ingest_batch(payloads=rows)
 
-    def test_a_long_history_ships_a_bounded_number_of_points(self):
-        rows = [(i, T0 + timedelta(minutes=i), 100.0 + i % 7, 20.0, None, 0.0, f"s{i // 2500}", f"c{i // 100}")
-                for i in range(10_000)]
-        charts = history_charts(rows=rows, max_points=300)
+
+class TestCharts:
+    def test_a_long_history_is_reduced_in_the_database_and_keeps_spikes(self, settings):
+        settings.TRACKER_BATCH_MAX = 10_000
+        _bulk(5000)
+        spike = log(4321, rps=900.0, session="s1")
+        dip = log(1234, rps=1.0, session="s0")
+        series = selectors.target_chart_series(target_key=KEY, max_points=300)
+        assert series.run_count == 5002
+        assert len(series.points) <= 150 * 2 + 4  # one point per session per bucket
+        highs = [p.values["rps"][1] for p in series.points]
+        lows = [p.values["rps"][0] for p in series.points]
+        assert 900.0 in highs and 1.0 in lows
+        assert sum(p.runs for p in series.points) == 5002
+        assert any(p.first_id <= spike <= p.last_id for p in series.points)
+        assert dip
+        assert len(series.commit_marks) == selectors.MAX_COMMIT_MARKS
+        charts = history_charts(series=series)
+        assert [c["title"] for c in charts] == ["Requests per second", "Latency", "Error rate"]
         for chart in charts:
-            assert chart["svg"].count("<circle") <= 2 * 300 + 40
-        assert len(charts) == 3  # without p95 the latency chart still draws the average
-        assert all(chart["svg"].count('class="commit"') <= 12 for chart in charts)
+            assert chart["svg"].count("<circle") <= 2 * (150 * 2 + 4)
+            assert chart["svg"].count('class="commit"') <= selectors.MAX_COMMIT_MARKS
+
+    def test_a_short_history_is_drawn_run_by_run(self):
+        first = log(0, rps=10.0, commit="aaa", p95_latency_ms=6.0)
+        log(1, rps=12.0, commit="bbb")
+        series = selectors.target_chart_series(target_key=KEY)
+        assert series.points[0].first_id == first
+        assert all(p.runs == 1 for p in series.points)
+        assert [mark[1] for mark in series.commit_marks] == ["aaa", "bbb"]
+        assert len(history_charts(series=series)) == 3
 
     def test_a_single_run_still_draws(self):
-        charts = history_charts(rows=[(1, T0, 10.0, 5.0, 6.0, 0.0, "", None)])
-        assert len(charts) == 3 and all("<circle" in chart["svg"] for chart in charts)
+        log(0)
+        charts = history_charts(series=selectors.target_chart_series(target_key=KEY))
+        assert charts and all("<circle" in chart["svg"] for chart in charts)
 
     def test_text_in_charts_is_escaped(self):
-        rows = [(1, T0, 10.0, 5.0, None, 0.0, "<script>", "<b>")]
-        svg = "".join(chart["svg"] for chart in history_charts(rows=rows))
-        assert "<script>" not in svg and "&lt;script&gt;" in svg
+        log(0, session="<script>", commit="<b>")
+        svg = "".join(chart["svg"] for chart in history_charts(series=selectors.target_chart_series(target_key=KEY)))
+        assert "<script>" not in svg and "&lt;script&gt;" in svg and "<b>" not in svg
+
+    def test_an_unknown_target_has_no_chart(self):
+        assert history_charts(series=selectors.target_chart_series(target_key="0" * 16)) == []
 
 
 @override_settings(TRACKER_NOISE_WINDOW=0)

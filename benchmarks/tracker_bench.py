@@ -1,0 +1,304 @@
+#!/usr/bin/env python
+"""Local tracker benchmark: ingest, batch ingest, the grouped GET and the target page.
+
+    .venv/bin/python benchmarks/tracker_bench.py [--duration 10] [--runs 10000] [--backends pg,sqlite]
+
+For each backend it creates fresh databases of its own (PostgreSQL:
+``chaos_tracker_bench`` and ``chaos_tracker_bench_tr`` on
+postgres://postgres@127.0.0.1:5432, override with BENCH_PG_URL; SQLite: files
+in a temporary folder), migrates them, and serves the platform as documented:
+gunicorn with chaoschallenge/gunicorn_conf.py (2 gthread workers x 4 threads),
+DEBUG off, ENABLE_LOCAL_TRACKER=true. Then, on the same machine:
+
+* seeds ``--runs`` runs of one user and one target through the batch API
+  (several sessions and commits, percentiles included);
+* ``wrk -t1 -c16`` on single ``POST /tracker/api/track`` (each request a new run);
+* ``wrk -t1 -c4`` on ``POST /tracker/api/runs/batch`` with 200 runs per request,
+  reported in runs per second;
+* ``GET /tracker/api/track/<userId>`` for that user (first, bounded page),
+  ``wrk -t1 -c1`` as the original was measured, and ``-c16``;
+* the target page of that target: median time of one request at a time
+  (the "server time" goal), plus ``wrk -t1 -c4``;
+* first, as the ceiling of the framework on this machine at this moment, a
+  bare Django JSON view (benchmarks/bare_django.py) under the same gunicorn
+  settings, so that the figures can be read on a busy machine too.
+
+Reference on a 2-core machine: the original tracker (Node + PostgreSQL) stored
+~3,000 single POSTs/s (wrk -t1 -c16, p50 5 ms) and served one user's 10,000
+runs as one 5.9 MB JSON at ~8 req/s (p50 130 ms, one client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from common.testing import free_port, wait_for_http  # noqa: E402 - after sys.path
+
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+DB_NAME = "chaos_tracker_bench"
+ORIGINAL_POST_RPS = 3000.0
+ORIGINAL_GET_RPS = 8.0
+BATCH_SIZE = 200
+SEED_TARGET = "http://127.0.0.1:8080"
+POST_TARGET = "http://127.0.0.1:8081"
+
+
+def payload(*, user: str, target: str, when: datetime, session: str, commit: str | None, rng: random.Random) -> dict:
+    rps = rng.gauss(400, 25)
+    avg = rng.gauss(35, 4)
+    return {
+        "schema_version": "1.0",
+        "userId": user,
+        "challengeType": "robust-service",
+        "metricName": "rps",
+        "value": round(rps, 2),
+        "timestamp": when.replace(tzinfo=None).isoformat(timespec="seconds"),
+        "labels": {"host": "bench"},
+        "runDetails": {
+            "target_url": target, "request_count": 1000, "method": "POST",
+            "payload_urls": [f"{target}/corpus/constitution"], "total_requests": 1000,
+            "successful_requests": 995, "failed_requests": 5, "avg_latency_ms": round(avg, 2), "error_rate": 0.5,
+            "rps": round(rps, 2), "duration_s": 2.5, "test_type": "standard", "commit_hash": commit,
+            "session_id": session, "p50_latency_ms": round(avg * 0.9, 2), "p95_latency_ms": round(avg * 2.1, 2),
+            "p99_latency_ms": round(avg * 3.2, 2),
+        },
+    }
+
+
+def post(url: str, body: object) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def seed(*, base: str, runs: int) -> None:
+    rng = random.Random(7)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    batch = []
+    for i in range(runs):
+        session = f"session-{i // 1000}"
+        commit = f"{(i // 250):07x}{'0' * 33}"
+        batch.append(payload(user="bench", target=SEED_TARGET, when=start + timedelta(minutes=5 * i),
+                             session=session, commit=commit, rng=rng))
+        if len(batch) == 500:
+            post(f"{base}/tracker/api/runs/batch", batch)
+            batch = []
+    if batch:
+        post(f"{base}/tracker/api/runs/batch", batch)
+
+
+def wrk(url: str, *, connections: int, duration: int, script: str | None = None) -> dict:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(r"Socket errors:.*", out)
+
+    def ms(match) -> float:
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return {"rps": rate, "p50_ms": ms(p50), "p99_ms": ms(p99), "non_2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(0) if socket_errors else ""}
+
+
+def lua_post(path: Path, *, body: str) -> str:
+    path.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    return str(path)
+
+
+def one_at_a_time_ms(url: str, *, count: int) -> tuple[float, int]:
+    times, size = [], 0
+    for _ in range(count):
+        started = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=30) as response:
+            size = len(response.read())
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), size
+
+
+def walk_all_pages(url: str) -> tuple[float, int]:
+    """Follow the Link headers through every page of the user's runs; total time and page count."""
+    started, pages, next_url = time.perf_counter(), 0, url
+    while next_url:
+        with urllib.request.urlopen(next_url, timeout=30) as response:
+            response.read()
+            link = response.headers.get("Link")
+        pages += 1
+        next_url = url.split("/tracker/")[0] + link.split(">")[0].lstrip("<") if link else None
+    return (time.perf_counter() - started) * 1000, pages
+
+
+def bare_django(*, duration: int, folder: Path) -> dict:
+    """The framework's ceiling on this machine right now: one bare Django JSON view, same gunicorn settings."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "VAR_DIR": str(folder), "PYTHONPATH": str(BASE_DIR)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    with open(folder / "bare.log", "wb") as log:
+        server = subprocess.Popen(
+            [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "chaoschallenge/gunicorn_conf.py", "--bind",
+             f"127.0.0.1:{port}", "benchmarks.bare_django:application"], cwd=BASE_DIR, env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=server, timeout_s=30)
+        return wrk(f"http://127.0.0.1:{port}/api/sample-urls", connections=16, duration=duration)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", f"{PG_URL}/postgres", "-q", "-c", sql], check=True, stdout=subprocess.DEVNULL)
+
+
+def backend_env(backend: str, folder: Path) -> dict:
+    env = {
+        "ENABLE_LOCAL_TRACKER": "true",
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark-only-secret-key-not-for-production-use",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_COOKIES": "false",
+        "LOG_LEVEL": "WARNING",
+        "VAR_DIR": str(folder / "var"),
+        "DJANGO_SETTINGS_MODULE": "chaoschallenge.settings",
+        "PYTHONPATH": str(BASE_DIR),
+    }
+    if backend == "pg":
+        for name in (DB_NAME, f"{DB_NAME}_tr"):
+            psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            psql(f"CREATE DATABASE {name}")
+        env["DATABASE_URL"] = f"{PG_URL}/{DB_NAME}"
+        env["TRACKER_DATABASE_URL"] = f"{PG_URL}/{DB_NAME}_tr"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{folder / 'platform.sqlite3'}"
+        env["TRACKER_DATABASE_URL"] = f"sqlite:///{folder / 'tracker.sqlite3'}"
+    # Never inherit a cache or broker from the caller's shell.
+    return {key: value for key, value in {**os.environ, **env}.items() if key not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+
+
+def bench_backend(backend: str, *, duration: int, runs: int, folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    env = backend_env(backend, folder)
+    for args in (["migrate", "-v0"], ["migrate", "--database", "tracker", "-v0"]):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(folder / f"gunicorn-{backend}.log", "wb")
+    server = subprocess.Popen(
+        [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "chaoschallenge/gunicorn_conf.py", "--bind", f"127.0.0.1:{port}",
+         "chaoschallenge.wsgi"], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    results: dict = {"backend": backend}
+    try:
+        wait_for_http(f"{base}/healthz", process=server, timeout_s=30)
+        started = time.perf_counter()
+        seed(base=base, runs=runs)
+        results["seed_s"] = time.perf_counter() - started
+
+        from tracker.payload import target_key_for
+
+        page_url = f"{base}/tracker/targets/{target_key_for(SEED_TARGET)}/"
+        get_url = f"{base}/tracker/api/track/bench"
+        one_at_a_time_ms(page_url, count=3)  # warm-up
+        results["page_median_ms"], results["page_bytes"] = one_at_a_time_ms(page_url, count=30)
+        results["page_wrk_c4"] = wrk(page_url, connections=4, duration=duration)
+        results["get_median_ms"], results["get_bytes"] = one_at_a_time_ms(get_url, count=20)
+        results["get_wrk_c1"] = wrk(get_url, connections=1, duration=duration)
+        results["get_wrk_c16"] = wrk(get_url, connections=16, duration=duration)
+        results["walk_ms"], results["walk_pages"] = walk_all_pages(get_url)
+
+        rng = random.Random(1)
+        single = json.dumps(payload(user="load", target=POST_TARGET, when=datetime(2026, 6, 1, tzinfo=UTC),
+                                    session="wrk", commit=None, rng=rng))
+        batch = json.dumps([payload(user="load", target=POST_TARGET, when=datetime(2026, 6, 1, tzinfo=UTC),
+                                    session="wrk-batch", commit=None, rng=rng) for _ in range(BATCH_SIZE)])
+        results["post_wrk_c16"] = wrk(f"{base}/tracker/api/track", connections=16, duration=duration,
+                                      script=lua_post(folder / "single.lua", body=single))
+        results["batch_wrk_c4"] = wrk(f"{base}/tracker/api/runs/batch", connections=4, duration=duration,
+                                      script=lua_post(folder / "batch.lua", body=batch))
+        results["batch_runs_per_s"] = results["batch_wrk_c4"]["rps"] * BATCH_SIZE
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+        log.close()
+    return results
+
+
+def report(results: list[dict], *, runs: int, bare: dict | None) -> None:
+    print(f"\nLocal tracker, {runs} seeded runs; gunicorn 2 gthread workers x 4 threads, DEBUG off, wrk -t1\n")
+    if bare:
+        print(f"== bare Django JSON view (the framework's ceiling here, now) -c16: {bare['rps']:,.0f} req/s"
+              f"  p50 {bare['p50_ms']:.1f} ms")
+    for r in results:
+        name = "PostgreSQL" if r["backend"] == "pg" else "SQLite (embedded)"
+        post, batch = r["post_wrk_c16"], r["batch_wrk_c4"]
+        print(f"== {name}")
+        print(f"  seeding {runs} runs through the batch API: {r['seed_s']:.1f} s ({runs / r['seed_s']:,.0f} runs/s)")
+        print(f"  single POST  -c16: {post['rps']:8,.0f} req/s  p50 {post['p50_ms']:.1f} ms  p99 {post['p99_ms']:.1f} ms"
+              f"  non-2xx {post['non_2xx']}  ({post['rps'] / ORIGINAL_POST_RPS:.2f}x the original's ~3,000/s"
+              + (f", {post['rps'] / bare['rps']:.2f}x the bare view" if bare else "") + ")")
+        print(f"  batch POST   -c4 : {batch['rps']:8,.1f} req/s x {BATCH_SIZE} = {r['batch_runs_per_s']:,.0f} runs/s"
+              f"  p50 {batch['p50_ms']:.1f} ms  non-2xx {batch['non_2xx']}"
+              f"  ({r['batch_runs_per_s'] / post['rps']:.1f}x single POSTs)")
+        for label, key in (("grouped GET  -c1 ", "get_wrk_c1"), ("grouped GET  -c16", "get_wrk_c16")):
+            g = r[key]
+            print(f"  {label}: {g['rps']:8,.1f} req/s  p50 {g['p50_ms']:.1f} ms  p99 {g['p99_ms']:.1f} ms"
+                  f"  ({g['rps'] / ORIGINAL_GET_RPS:.0f}x the original's ~8/s)")
+        print(f"  grouped GET one at a time: median {r['get_median_ms']:.1f} ms, {r['get_bytes'] / 1024:.0f} KiB per page;"
+              f" all {runs} runs in {r['walk_pages']} pages: {r['walk_ms']:.0f} ms")
+        p = r["page_wrk_c4"]
+        print(f"  target page one at a time: median {r['page_median_ms']:.1f} ms, {r['page_bytes'] / 1024:.0f} KiB;"
+              f"  -c4: {p['rps']:.1f} req/s p50 {p['p50_ms']:.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--backends", default="pg,sqlite")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    folder = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
+    results = []
+    bare = None
+    try:
+        bare = bare_django(duration=args.duration, folder=folder / "bare")
+        for backend in args.backends.split(","):
+            results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs,
+                                         folder=folder / backend.strip()))
+    finally:
+        report(results, runs=args.runs, bare=bare)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The Celery path with a real worker: the embedded filesystem broker, or Redis when REDIS_URL is set."""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from datetime import timedelta
+
+import psutil
+import pytest
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.utils import timezone
+
+from anvil.services import fault_list
+from loadtest import services
+from loadtest.models import LoadTestRun, RunStatus
+from loadtest.tasks import runs_fail_stuck_task
+from loadtest.tests.conftest import celery_worker, tiny_profile, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def broker_kind() -> str:
+    return "redis" if django_settings.CELERY_BROKER_URL.startswith("redis") else "filesystem"
+
+
+def runner_processes_for(target_url: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if "loadtest.runner" in cmdline and target_url in cmdline:
+            found.append(process)
+    return found
+
+
+@pytest.fixture
+def queue(settings):
+    name = f"lt-test-{uuid.uuid4().hex[:10]}"
+    settings.LOADTEST_QUEUE = name
+    return name
+
+
+def enqueue(*, target_url: str, profile: dict, chaos_plan: list | None = None) -> LoadTestRun:
+    with transaction.atomic():
+        run = services.run_create(target_url=target_url, profile=profile, chaos_plan=chaos_plan, origin="test")
+        services.run_enqueue(run=run)
+    return run
+
+
+def test_a_real_worker_runs_an_enqueued_load_test(anvil, anvil_store, queue, tmp_path):
+    with celery_worker(tmp_path=tmp_path, queue=queue, env=anvil_store):
+        run = enqueue(target_url=anvil.url, profile=tiny_profile(duration_s=3),
+                      chaos_plan=[{"at_s": 1, "duration_s": 1, "kind": "latency", "params": {"ms": 20}}])
+        wait_until(lambda: LoadTestRun.objects.get(pk=run.pk).is_finished, timeout_s=60,
+                   message=f"run finished on the {broker_kind()} broker")
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.samples.count() >= 3 and run.total_requests > 0
+    assert run.chaos_events.get().cleared_at is not None
+    assert fault_list() == []
+
+
+def test_a_killed_worker_leaves_the_run_failed_by_the_periodic_check(anvil, anvil_store, queue, tmp_path):
+    plan = [{"at_s": 0, "duration_s": 30, "kind": "latency", "params": {"ms": 10}}]
+    with celery_worker(tmp_path=tmp_path, queue=queue, env=anvil_store) as worker:
+        run = enqueue(target_url=anvil.url, profile=tiny_profile(duration_s=30), chaos_plan=plan)
+        wait_until(lambda: run.samples.exists(), timeout_s=40, message="first samples stored")
+        # The worker and its pool child die at once, as on an OOM kill or a lost host.
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+    # Nobody will finish it: it stays running until the periodic check sees its deadline pass.
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+    assert runs_fail_stuck_task() == 0
+    LoadTestRun.objects.filter(pk=run.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
+    assert runs_fail_stuck_task() == 1
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "deadline" in run.error
+    assert fault_list() == []
+    # The orphaned runner notices its parent is gone and stops the load itself.
+    wait_until(lambda: runner_processes_for(anvil.url) == [], timeout_s=10, message="orphaned runner gone")
+
+
+def test_the_stuck_check_is_scheduled_and_load_tests_are_routed_to_their_queue():
+    assert django_settings.CELERY_BEAT_SCHEDULE["loadtest-fail-stuck-runs"]["task"] == "loadtest.tasks.runs_fail_stuck_task"
+    assert django_settings.CELERY_TASK_ROUTES["loadtest.tasks.run_loadtest_task"] == {
+        "queue": django_settings.LOADTEST_QUEUE
+    }
