@@ -94,7 +94,7 @@ class HttpClient:
 
     def _connect(self, *, scheme: str, host: str, port: int, deadline: float) -> _Connection:
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = _resolve(host, port)
         except socket.gaierror as exc:
             raise HttpError(f"cannot resolve {host}: {exc.strerror}") from None
         addresses = list(dict.fromkeys((info[0], info[4]) for info in infos))
@@ -163,8 +163,10 @@ class HttpClient:
             try:
                 conn.sock.sendall(request)
                 status_line = conn.rfile.readline(MAX_LINE + 1)
-            except (ConnectionError, ssl.SSLEOFError) if reused else ():
-                raise _StaleConnection from None
+            except (ConnectionError, ssl.SSLEOFError):
+                if reused:
+                    raise _StaleConnection from None
+                raise
             if not status_line and reused:
                 raise _StaleConnection
             version, status = _parse_status(status_line)
@@ -187,6 +189,10 @@ class HttpClient:
                 self._give_back(key, conn)
             else:
                 conn.close()
+
+
+def _resolve(host: str, port: int) -> list[tuple]:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
 def _remaining(deadline: float) -> float:

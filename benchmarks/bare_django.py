@@ -21,9 +21,9 @@ if not settings.configured:
         USE_TZ=True,
     )
 
-from django.core.wsgi import get_wsgi_application  # noqa: E402 - after settings.configure
-from django.http import JsonResponse  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.core.wsgi import get_wsgi_application
+from django.http import JsonResponse
+from django.urls import path
 
 URLS = [f"http://127.0.0.1:8080/corpus/document-{n}" for n in range(8)]
 

@@ -101,10 +101,12 @@ def seed(*, participants: int, submissions: int) -> None:
     people = list(Participant.objects.values_list("id", flat=True))
     challenges = list(Challenge.objects.all())
     rows = []
+    times = []
     for index in range(submissions):
         participant = people[index % len(people)]
         challenge = challenges[rng.randrange(len(challenges))]
         created = now - timedelta(minutes=rng.randrange(60 * 24 * 90))
+        times.append(created)
         scored = rng.random() < 0.9
         if challenge.scoring == "robust_service":
             rps, uptime = rng.uniform(50, 2000), rng.uniform(80, 100)
@@ -125,13 +127,14 @@ def seed(*, participants: int, submissions: int) -> None:
             )
         )
     Submission.objects.bulk_create(rows, batch_size=5000)
-    # created_at is auto_now_add: set the spread-out times afterwards, then mark the best rows.
+    # created_at is auto_now_add (bulk_create overwrites it with "now"): set the
+    # spread-out times afterwards, then mark the best rows.
     with connection.cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE bench_times (id bigint, created_at timestamptz)")
     ids = list(Submission.objects.order_by("id").values_list("id", flat=True))
     with connection.cursor() as cursor:
         cursor.executemany(
-            "INSERT INTO bench_times VALUES (%s, %s)", [(i, row.created_at) for i, row in zip(ids, rows, strict=True)]
+            "INSERT INTO bench_times VALUES (%s, %s)", list(zip(ids, times, strict=True))
         )
         cursor.execute(
             "UPDATE leaderboard_submission s SET created_at = t.created_at FROM bench_times t WHERE s.id = t.id"

@@ -74,11 +74,17 @@ def _is_anvil() -> bool:
 
 def post_worker_init(worker) -> None:
     if _is_anvil():
+        import gc
+
         # Register the worker's heartbeat and keep its copy of the faults fresh
         # from a background thread, so no request waits on the shared store.
         from anvil.chaos import ticker
 
         ticker.start()
+        # Everything loaded so far lives as long as the worker: keep it out of
+        # the collector's full passes, which otherwise rescan the whole
+        # project's module graph over and over under load.
+        gc.freeze()
 
 
 def worker_exit(server, worker) -> None:

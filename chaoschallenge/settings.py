@@ -8,6 +8,7 @@ documents every variable.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -272,6 +273,14 @@ ENABLE_LOCAL_TRACKER = env_bool("ENABLE_LOCAL_TRACKER", False)
 TRACKER_LOCAL_INGEST = "tracker.services.run_track_local"
 # x-api-key expected by /tracker/api/…; empty: only loopback clients are accepted.
 LOCAL_TRACKER_API_KEY = env_secret("LOCAL_TRACKER_API_KEY")
+# Client networks treated as "this machine": they may use the API without a key
+# and see the pages without logging in (e.g. a docker bridge network).
+TRACKER_TRUSTED_NETWORKS = env_list("TRACKER_TRUSTED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+for _network in TRACKER_TRUSTED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRACKER_TRUSTED_NETWORKS: {_network!r} is not an IP network") from None
 # Where `run_loadtest --track` sends results when the tracker runs elsewhere
 # (e.g. http://host:8000/tracker/api/track) and the key that server expects.
 TRACKING_SERVICE_URL = env_str("TRACKING_SERVICE_URL")
@@ -330,3 +339,8 @@ LEADERBOARD_CACHE_NAMESPACE = env_str("LEADERBOARD_CACHE_NAMESPACE", "leaderboar
 LEADERBOARD_CACHE_S = env_int("LEADERBOARD_CACHE_S", 30, minimum=0)
 # Submissions run on the load-test queue, one at a time like every load test.
 CELERY_TASK_ROUTES["leaderboard.tasks.submission_run_task"] = {"queue": LOADTEST_QUEUE}
+# Submissions whose worker vanished before or after their run are finished by this check.
+CELERY_BEAT_SCHEDULE["leaderboard-fail-stuck-submissions"] = {
+    "task": "leaderboard.tasks.submissions_fail_stuck_task",
+    "schedule": 60.0,
+}

@@ -9,6 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chaoschallenge.settings")
 # rather than defaulted: this entry point must never serve the platform.
 os.environ["CHAOS_ROLE"] = "anvil"
 
-from anvil.wsgi import corpus_fast_path  # noqa: E402 - needs the settings module chosen above
+from anvil.wsgi import corpus_fast_path
 
 application = corpus_fast_path(get_wsgi_application())

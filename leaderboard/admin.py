@@ -1,16 +1,14 @@
-"""Admin for challenges, participants and submissions; load-test runs are shown read-only."""
+"""Admin for challenges, participants and submissions (load-test runs have their read-only admin in loadtest)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from leaderboard import services
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
-from loadtest.models import LoadTestRun
 from loadtest.profiles import ProfileError
 
 
@@ -134,25 +132,3 @@ class SubmissionAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
         for participant_id, challenge_id in pairs:
             services.submission_best_refresh(participant_id=participant_id, challenge_id=challenge_id)
-
-
-class ReadOnlyRunAdmin(admin.ModelAdmin):
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["id", "origin", "status", "target_url", "total_requests", "rps", "created_at", "finished_at"]
-    list_filter = ["status", "origin"]
-    show_full_result_count = False
-    list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: LoadTestRun | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: LoadTestRun | None = None) -> bool:
-        return False
-
-
-# The engine may register its own admin for runs; only fill the gap if it does not.
-if not admin.site.is_registered(LoadTestRun):
-    admin.site.register(LoadTestRun, ReadOnlyRunAdmin)

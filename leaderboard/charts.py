@@ -99,10 +99,14 @@ def run_chart(
         return round(chart.left + plot_w * second / span, 1)
 
     rps_max = nice_ceiling(max((r for _, r, _ in seconds), default=0.0))
-    p95_max = nice_ceiling(max((p for _, _, p in seconds if p is not None), default=0.0))
+    # The latency axis is scaled to the measured seconds: the first requests of
+    # a cold service can be slower by far and would flatten everything else
+    # (they are drawn clipped at the top instead).
+    measured = [p for s, _, p in seconds if p is not None and s >= ramp_up_s]
+    p95_max = nice_ceiling(max(measured or [p for _, _, p in seconds if p is not None] or [0.0]))
 
     def y_of(value: float, top: float) -> float:
-        return round(chart.bottom - plot_h * value / top, 1)
+        return round(chart.bottom - plot_h * min(value, top) / top, 1)
 
     # Each point sits in the middle of its second.
     chart.rps_points = " ".join(f"{x_of(s + 0.5)},{y_of(r, rps_max)}" for s, r, _ in seconds)

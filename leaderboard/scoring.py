@@ -87,14 +87,14 @@ COLUMNS: dict[str, tuple[Column, Column, Column]] = {
         Column("uptime_pct", "Uptime", "%", 2),
     ),
     "graceful_degradation": (
-        Column("requests_handled", "Requests Handled", "requests", 0),
+        Column("requests_handled", "Requests Handled", "count", 0),
         Column("error_rate_pct", "Error Rate", "%", 2),
         Column("p95_latency_ms", "p95 Latency", "ms", 1),
     ),
     "longest_upkeep": (
         Column("uptime_duration_s", "Uptime Duration", "s", 0),
         Column("last_downtime_s", "Last Downtime", "s into the run", 0, none_text="never"),
-        Column("restarts", "Restarts", "restarts", 0),
+        Column("restarts", "Restarts", "count", 0),
     ),
 }
 

@@ -249,7 +249,15 @@ def submission_execute(*, submission_id: int) -> Submission | None:
     submission = Submission.objects.get(id=submission_id)
     if submission.run_id is None:
         return submission_finish(submission_id=submission_id, run=None)
-    run = run_execute(run_id=submission.run_id)
+    try:
+        run = run_execute(run_id=submission.run_id)
+    except Exception as exc:
+        # Recorded on the submission, then re-raised for the worker's log.
+        _submission_mark(
+            submission_id=submission_id, status=SubmissionStatus.FAILED,
+            error=f"the load test stopped with an error: {exc}", now=timezone.now(),
+        )
+        raise
     return submission_finish(submission_id=submission_id, run=run)
 
 
@@ -368,6 +376,36 @@ def submission_finish_for_run(*, run: LoadTestRun) -> Submission | None:
     if submission_id is None:
         return None
     return submission_finish(submission_id=submission_id, run=run)
+
+
+def submissions_fail_stuck(*, now: datetime) -> int:
+    """Finish submissions whose task is gone, so that nothing stays queued or running forever.
+
+    * running, but its run never left "queued" within the start-up grace: the
+      worker died between claiming the submission and starting the run;
+    * queued or running while its run has already ended (e.g. the engine's
+      stuck-run check failed it while the signal could not be delivered).
+    A run that ended completed is scored as the task would have.
+    """
+    grace = timedelta(seconds=settings.LOADTEST_START_GRACE_S + 60)
+    finished = 0
+    never_started = Submission.objects.filter(
+        status=SubmissionStatus.RUNNING, started_at__lt=now - grace, run__status=RunStatus.QUEUED
+    ).values_list("id", "run_id")
+    for submission_id, run_id in never_started:
+        run_cancel(run_id=run_id)
+        finished += _submission_mark(
+            submission_id=submission_id, status=SubmissionStatus.FAILED,
+            error="the worker stopped before the load test started; please submit again", now=now,
+        )
+    orphans = Submission.objects.filter(
+        status__in=ACTIVE_STATUSES, run__status__in=[RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED],
+        run__finished_at__lt=now - timedelta(seconds=60),
+    ).select_related("run")
+    for submission in orphans:
+        submission_finish(submission_id=submission.id, run=submission.run, now=now)
+        finished += 1
+    return finished
 
 
 __all__ = [

@@ -94,6 +94,11 @@ class AnswerCache:
             return None
         return entry[2]
 
+    def holds(self, *, key: tuple) -> bool:
+        """Whether an unexpired answer for ``key`` is kept, whatever its version."""
+        entry = self._entries.get(key) if settings.LEADERBOARD_CACHE_S else None
+        return entry is not None and entry[1] >= time.monotonic()
+
     def put(self, *, key: tuple, version: int, body: bytes) -> None:
         if not settings.LEADERBOARD_CACHE_S:
             return

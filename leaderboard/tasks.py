@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
 from leaderboard import services
 
@@ -13,3 +14,8 @@ from leaderboard import services
 def submission_run_task(submission_id: int) -> str | None:
     submission = services.submission_execute(submission_id=submission_id)
     return submission.status if submission is not None else None
+
+
+@shared_task(name="leaderboard.tasks.submissions_fail_stuck_task")
+def submissions_fail_stuck_task() -> int:
+    return services.submissions_fail_stuck(now=timezone.now())

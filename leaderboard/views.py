@@ -112,6 +112,7 @@ def _leaderboard_render(request: HttpRequest, slug: str | None) -> HttpResponse:
         "score_label": SCORE_LABELS[challenge.scoring],
         "sort_links": _header_links(page.sort),
         "duration_s": (challenge.profile or {}).get("duration_s"),
+        "total_text": f"{page.total:,}",
     }
     return render(request, "leaderboard/leaderboard.html", context)
 

@@ -38,18 +38,30 @@ class LocalFaultControl:
 
     def add(self, *, spec: dict) -> dict:
         from anvil.services import fault_add
+        from anvil.store import StoreError
 
-        return fault_add(spec=spec)
+        try:
+            return fault_add(spec=spec)
+        except StoreError as exc:
+            raise FaultControlError(f"anvil fault store: {exc}") from exc
 
     def clear(self, *, fault_id: str) -> bool:
         from anvil.services import fault_clear
+        from anvil.store import StoreError
 
-        return fault_clear(fault_id=fault_id) > 0
+        try:
+            return fault_clear(fault_id=fault_id) > 0
+        except StoreError as exc:
+            raise FaultControlError(f"anvil fault store: {exc}") from exc
 
     def active(self) -> list[dict]:
         from anvil.services import fault_list
+        from anvil.store import StoreError
 
-        return fault_list()
+        try:
+            return fault_list()
+        except StoreError as exc:
+            raise FaultControlError(f"anvil fault store: {exc}") from exc
 
 
 class HttpFaultControl:

@@ -431,7 +431,7 @@ class RunExecution:
             or (round(time.time() - self.t0, 3) if self.t0 else None),
             "seconds_recorded": self.seconds_seen,
         }
-        if self.process is not None:
+        if self.process is not None and self.end_record is None:
             info["runner_exit_code"] = self.process.returncode
         if self.start_record:
             info["started_at"] = datetime.fromtimestamp(self.t0, tz=UTC).isoformat()

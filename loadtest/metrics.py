@@ -35,7 +35,7 @@ RUNS = Counter("loadtest_runs_finished", "Runs finished by this process, by stat
 
 _KNOWN_KINDS = {"timeout", "connection", "error"}
 _server_lock = threading.Lock()
-_server_started = False
+_server_port: int | None = None
 
 
 def failure_kind_label(kind: str) -> str:
@@ -46,19 +46,19 @@ def failure_kind_label(kind: str) -> str:
 
 
 def metrics_serve(*, port: int, addr: str) -> bool:
-    """Start the exporter once per process; False if the port is taken (another process serves it)."""
-    global _server_started
+    """Start the exporter once per process; False if off or the port is taken (another process serves it)."""
+    global _server_port
     if port <= 0:
         return False
     with _server_lock:
-        if _server_started:
-            return True
+        if _server_port is not None:
+            return _server_port == port
         try:
             start_http_server(port, addr=addr, registry=registry)
         except OSError as exc:
             logger.warning("load-test metrics not served on %s:%s: %s", addr, port, exc)
             return False
-        _server_started = True
+        _server_port = port
         return True
 
 

@@ -34,10 +34,8 @@ import math  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 import locust  # noqa: E402
@@ -156,20 +154,24 @@ class Emitter:
         self.out.flush()
 
 
+_watch = {"parent": 0, "whole_group": False}
+
+
 def orphan_watch(*, whole_group: bool) -> None:
     """End this process (and its workers) if its parent dies.
 
     The parent is the orchestrator in a Celery worker or a CLI; if it is
     killed, nobody would stop this load any more, so the runner stops itself.
+    A forked worker resets ``_watch`` to watch the runner instead.
     """
-    parent = os.getppid()
+    _watch.update(parent=os.getppid(), whole_group=whole_group)
 
     def watch() -> None:
         while True:
             gevent.sleep(0.5)
-            if os.getppid() != parent:
-                logger.error("parent process %s is gone; stopping the load", parent)
-                if whole_group and os.getpgrp() == os.getpid():
+            if os.getppid() != _watch["parent"]:
+                logger.error("parent process %s is gone; stopping the load", _watch["parent"])
+                if _watch["whole_group"] and os.getpgrp() == os.getpid():
                     os.killpg(os.getpgrp(), signal.SIGKILL)
                 os._exit(3)
 
@@ -206,14 +208,62 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _workers_start(args: argparse.Namespace, port: int) -> list[subprocess.Popen]:
+def _workers_fork(args: argparse.Namespace, port: int, emitter: Emitter) -> list[int]:
+    """Fork the local workers from this already-initialised process.
+
+    Like Locust's own ``--processes``: a fork starts in milliseconds, where a
+    fresh interpreter would spend a second importing Locust and gevent.
+    Called before the master runner exists, so the children inherit no
+    runner greenlets.
+    """
     local = "127.0.0.1" if args.master_bind in {"127.0.0.1", "*", "0.0.0.0"} else args.master_bind
-    base = [sys.executable, "-m", "loadtest.runner", "--worker", "--master-host", local, "--master-port", str(port),
-            "--target", args.target, "--profile", args.profile, "--log-level", args.log_level]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
-                                                      env.get("PYTHONPATH", "")]))
-    return [subprocess.Popen(base, stdout=subprocess.DEVNULL, env=env) for _ in range(args.processes)]
+    pids = []
+    for _ in range(args.processes):
+        pid = gevent.fork()
+        if pid == 0:
+            code = 1
+            try:
+                # The protocol pipe belongs to the master; a child holding it
+                # open would also delay the parent's end-of-file.
+                emitter.out.close()
+                _watch.update(parent=os.getppid(), whole_group=False)
+                code = worker_main(argparse.Namespace(**{**vars(args), "master_host": local, "master_port": port}))
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    return pids
+
+
+def _workers_exited(pids: list[int]) -> list[tuple[int, int]]:
+    exited = []
+    for pid in pids:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            exited.append((pid, os.waitstatus_to_exitcode(status)))
+    return exited
+
+
+def _workers_reap(pids: list[int], *, timeout_s: float) -> None:
+    deadline = time.time() + timeout_s
+    waiting = list(pids)
+    while waiting and time.time() < deadline:
+        waiting = [pid for pid in waiting if not _reaped(pid)]
+        if waiting:
+            gevent.sleep(0.05)
+    for pid in waiting:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            continue
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return bool(done)
 
 
 def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
@@ -221,22 +271,23 @@ def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
     duration = int(profile["duration_s"])
     environment = Environment(user_classes=[user_class_build(target=args.target, profile=profile)], host=args.target)
     book = SecondBook()
-    workers: list[subprocess.Popen] = []
+    workers: list[int] = []
     distributed = args.processes > 1 or args.remote_workers > 0
     if distributed:
         port = args.master_port or _free_port()
+        # zmq lets the workers connect before the master binds.
+        workers = _workers_fork(args, port, emitter)
         runner = environment.create_master_runner(args.master_bind, port)
         runner.register_message(STATS_MESSAGE, lambda environment, msg, **_: book.merge_wire(msg.data["seconds"]))
-        workers = _workers_start(args, port)
         expected = args.processes + args.remote_workers
         deadline = time.time() + (WORKER_CONNECT_TIMEOUT_S if not args.remote_workers else args.remote_wait_s)
         while runner.worker_count < expected:
             if time.time() > deadline:
                 raise RuntimeError(f"only {runner.worker_count} of {expected} workers connected")
-            dead = [worker for worker in workers if worker.poll() is not None]
+            dead = _workers_exited(workers)
             if dead:
-                raise RuntimeError(f"a worker process exited with code {dead[0].returncode} during start")
-            gevent.sleep(0.1)
+                raise RuntimeError(f"worker process {dead[0][0]} exited with code {dead[0][1]} during start")
+            gevent.sleep(0.05)
         grace = DISTRIBUTED_GRACE_S
     else:
         runner = environment.create_local_runner()
@@ -275,9 +326,14 @@ def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
             gevent.sleep(min(0.1, max(0.0, end - time.time())))
 
         users_at_end = runner.user_count
-        runner.stop()
-        # Let the workers' last flushes arrive before closing the books.
-        gevent.sleep(grace + (WORKER_FLUSH_S if distributed else 0))
+        if distributed:
+            # MasterRunner.stop() polls the workers' user counts once a second
+            # until they reach 0; the books need only the workers' last flush.
+            gevent.spawn(runner.stop)
+        else:
+            runner.stop()
+        # Let the workers' last flushes (every WORKER_FLUSH_S) arrive before closing the books.
+        gevent.sleep(2 * WORKER_FLUSH_S + 0.1 if distributed else grace)
         while next_second < duration:
             stats = book.pop(epoch_second=t0 + next_second)
             emitter.emit(second_record(second=next_second, stats=stats, active_users=users_at_end))
@@ -291,12 +347,7 @@ def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
         return 0
     finally:
         runner.quit()
-        for worker in workers:
-            try:
-                worker.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=5)
+        _workers_reap(workers, timeout_s=5)
 
 
 def arguments_parse(argv: list[str] | None) -> argparse.Namespace:

@@ -105,6 +105,12 @@ mkdir -p "$RUN_DIR" "$LOG_DIR"
 
 echo "==> migrating the database"
 .venv/bin/python manage.py migrate --noinput -v0
+# The tracker's own database is created only when the tracker is on: while it
+# is off that database is never opened.
+if .venv/bin/python -c 'import sys; from common.env import env_bool; sys.exit(0 if env_bool("ENABLE_LOCAL_TRACKER") else 1)'; then
+    echo "==> migrating the local tracker's database (ENABLE_LOCAL_TRACKER is on)"
+    .venv/bin/python manage.py migrate --database tracker --noinput -v0
+fi
 
 echo "==> starting services"
 while IFS='|' read -r name cmd url; do start_one "$name" "$cmd"; done < <(services)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from tracker.payload import PayloadError
+from tracker.payload import PayloadError, text_problem
 from tracker.selectors import CursorError, cursor_decode, runs_grouped_for_user
 from tracker.services import run_ingest, runs_ingest_batch
 
@@ -24,14 +25,20 @@ def _error(status: int, message: str, **extra) -> JsonResponse:
     return JsonResponse({"status": "error", "message": message, **extra}, status=status)
 
 
-def client_is_loopback(request: HttpRequest) -> bool:
+@lru_cache(maxsize=8)
+def _networks(spec: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in spec)
+
+
+def client_is_local(request: HttpRequest) -> bool:
+    """Whether the client's address is in TRACKER_TRUSTED_NETWORKS (default: loopback only)."""
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return address.is_loopback
+    return any(address in network for network in _networks(tuple(settings.TRACKER_TRUSTED_NETWORKS)))
 
 
 def api_refusal(request: HttpRequest) -> JsonResponse | None:
@@ -44,8 +51,9 @@ def api_refusal(request: HttpRequest) -> JsonResponse | None:
         if not hmac.compare_digest(sent.encode(), expected.encode()):
             return _error(403, "wrong x-api-key")
         return None
-    if not client_is_loopback(request):
-        return _error(403, "no LOCAL_TRACKER_API_KEY is configured, so only clients on this machine may use the API")
+    if not client_is_local(request):
+        return _error(403, "no LOCAL_TRACKER_API_KEY is configured, so only clients on this machine "
+                           "(TRACKER_TRUSTED_NETWORKS) may use the API")
     return None
 
 
@@ -70,6 +78,8 @@ def _json_body(request: HttpRequest) -> tuple[object, JsonResponse | None]:
         return None, _error(400, "body: is not UTF-8")
     except ValueError as exc:
         return None, _error(400, f"body: is not valid JSON ({exc})")
+    except RecursionError:
+        return None, _error(400, "body: is nested too deeply")
 
 
 def _store_batch(data: object) -> JsonResponse:
@@ -127,6 +137,9 @@ def user_runs(request: HttpRequest, user_id: str) -> JsonResponse:
     refusal = api_refusal(request)
     if refusal is not None:
         return refusal
+    problem = text_problem(user_id)
+    if problem:
+        return _error(400, f"userId: {problem}", field="userId")
     raw_limit = request.GET.get("limit", "")
     limit = settings.TRACKER_PAGE_DEFAULT
     if raw_limit:

@@ -3,10 +3,12 @@
 A target may have tens of thousands of runs; a chart never ships them all.
 ``selectors.target_chart_series`` reduces the history in the database: each
 point stands for one run, or for one session's runs in a time bucket with the
-lowest and highest value of every figure (min/max downsampling keeps spikes
-and dips visible). Each point carries its runs, commit and session in a
-``<title>`` tooltip; commit changes are marked and labelled on the chart, and
-every session has its own colour.
+lowest, mean and highest value of every figure. The first line of a chart is
+drawn through the means with a band from the lowest to the highest value
+(min/max downsampling keeps spikes and dips visible); percentile lines show
+the highest value of each bucket, the worst case. Each point carries its
+figures, runs, commit and session in a ``<title>`` tooltip; commit changes are
+marked and labelled on the chart, and every session has its own colour.
 """
 
 from __future__ import annotations
@@ -29,12 +31,19 @@ LEFT, RIGHT, TOP, BOTTOM = 56, 12, 22, 26
 class Line:
     figure: str
     label: str
-    dashed: bool = False
+    # SVG stroke-dasharray; empty for a solid line.
+    dash: str = ""
+    style: str = "solid"
 
 
 CHARTS = (
     ("Requests per second", "req/s", (Line("rps", "rps"),)),
-    ("Latency", "ms", (Line("avg_latency_ms", "avg"), Line("p95_latency_ms", "p95", dashed=True))),
+    ("Latency", "ms", (
+        Line("avg_latency_ms", "avg"),
+        Line("p50_latency_ms", "p50", dash="1 3", style="dotted"),
+        Line("p95_latency_ms", "p95", dash="5 3", style="dashed"),
+        Line("p99_latency_ms", "p99", dash="9 3 2 3", style="dash-dot"),
+    )),
     ("Error rate", "%", (Line("error_rate", "error rate"),)),
 )
 
@@ -57,11 +66,25 @@ def _stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _tip(point: ChartPoint, line: Line, unit: str) -> str:
-    low, high = point.values[line.figure]
-    value = _fmt(low) if low == high else f"{_fmt(low)} to {_fmt(high)}"
+def _value(point: ChartPoint, line: Line, primary: bool) -> float:
+    _, mean, high = point.values[line.figure]
+    # The primary line is the mean of the runs a point stands for; the
+    # percentile lines show their highest value (the worst case of the bucket).
+    return mean if primary else high
+
+
+def _tip(point: ChartPoint, lines: list[Line], unit: str) -> str:
+    figures = []
+    for line in lines:
+        if point.values[line.figure] is None:
+            continue
+        low, mean, high = point.values[line.figure]
+        if low == high:
+            figures.append(f"{line.label} {_fmt(mean)}")
+        else:
+            figures.append(f"{line.label} {_fmt(mean)} ({_fmt(low)} to {_fmt(high)})")
     runs = f"run #{point.first_id}" if point.runs == 1 else f"{point.runs} runs #{point.first_id} to #{point.last_id}"
-    return (f"{_stamp(point.t)} · {line.label} {value} {unit} · {runs} · session {point.session or '—'} · "
+    return (f"{_stamp(point.t)} · {', '.join(figures)} {unit} · {runs} · session {point.session or '—'} · "
             f"commit {(point.commit or '—')[:12]}")
 
 
@@ -78,11 +101,11 @@ def history_charts(*, series: ChartSeries) -> list[dict]:
         present = [line for line in lines if any(p.values[line.figure] is not None for p in series.points)]
         if not present:
             continue
-        top = max(p.values[line.figure][1] for line in present for p in series.points if p.values[line.figure])
+        top = max(p.values[line.figure][2] for line in present for p in series.points if p.values[line.figure])
         charts.append({
             "title": title,
             "unit": unit,
-            "lines": [line.label for line in present],
+            "lines": [{"label": line.label, "style": line.style} for line in present],
             "svg": _svg(title=title, unit=unit, lines=present, by_session=by_session, colors=colors, series=series,
                         top=(top or 1.0) * 1.1),
         })
@@ -120,27 +143,29 @@ def _svg(*, title: str, unit: str, lines: list[Line], by_session: dict[str, list
             f'stroke-dasharray="2 3" opacity="0.6"/><text x="{mx + 2:.1f}" y="{TOP + 9}" fill="#b4371f" '
             f'font-size="10">{escape(commit[:7])}</text><title>commit {escape(commit)} from run #{run_id}</title></g>'
         )
-    for line in lines:
-        for session, points in by_session.items():
-            color = colors.get(session, OTHER_COLOR)
-            known = [p for p in points if p.values[line.figure] is not None]
-            if not known:
+    primary = lines[0]
+    for session, points in by_session.items():
+        color = colors.get(session, OTHER_COLOR)
+        known = [p for p in points if p.values[primary.figure] is not None]
+        if any(p.values[primary.figure][0] != p.values[primary.figure][2] for p in known):
+            # The band from the lowest to the highest value of each bucket.
+            upper = [f"{x(p.t):.1f},{y(p.values[primary.figure][2]):.1f}" for p in known]
+            lower = [f"{x(p.t):.1f},{y(p.values[primary.figure][0]):.1f}" for p in reversed(known)]
+            parts.append(f'<polygon fill="{color}" fill-opacity="0.15" stroke="none" '
+                         f'points="{" ".join(upper + lower)}"/>')
+        for index, line in enumerate(lines):
+            line_points = [p for p in points if p.values[line.figure] is not None]
+            if not line_points:
                 continue
-            vertices = []
-            for p in known:
-                low, high = p.values[line.figure]
-                vertices.append(f"{x(p.t):.1f},{y(low):.1f}")
-                if high != low:
-                    vertices.append(f"{x(p.t):.1f},{y(high):.1f}")
-            dash = ' stroke-dasharray="5 3"' if line.dashed else ""
-            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} '
-                         f'points="{" ".join(vertices)}"/>')
-            for p in known:
-                # One hover target per point, at its highest value.
-                parts.append(
-                    f'<circle cx="{x(p.t):.1f}" cy="{y(p.values[line.figure][1]):.1f}" r="2.2" fill="{color}">'
-                    f"<title>{escape(_tip(p, line, unit))}</title></circle>"
-                )
+            vertices = " ".join(f"{x(p.t):.1f},{y(_value(p, line, index == 0)):.1f}" for p in line_points)
+            dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} points="{vertices}"/>')
+        for p in known:
+            # One hover target per point, on the primary line, telling every figure of the chart.
+            parts.append(
+                f'<circle cx="{x(p.t):.1f}" cy="{y(_value(p, primary, True)):.1f}" r="2.2" fill="{color}">'
+                f"<title>{escape(_tip(p, lines, unit))}</title></circle>"
+            )
     parts.append("</svg>")
     # Safe: every text interpolated above went through escape().
     return mark_safe("".join(parts))

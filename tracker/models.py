@@ -66,11 +66,6 @@ class TrackedRun(models.Model):
     def __str__(self) -> str:
         return f"run {self.pk} of {self.user_id} → {self.target_url} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
 
-    @property
-    def load_settings(self) -> tuple[str, int, str]:
-        """What must match for two runs to be comparable."""
-        return (self.method, self.request_count, self.test_type)
-
 
 class Baseline(models.Model):
     """The run a target's newer runs are judged against."""

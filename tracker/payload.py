@@ -39,6 +39,36 @@ def target_key_for(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
+def text_problem(value: str) -> str | None:
+    """Why a string cannot be stored as text (NUL characters, lone surrogates), or None."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (no lone surrogates)"
+    return None
+
+
+def _json_check(value: object, path: str, *, depth: int = 0) -> None:
+    """Reject what a JSON column cannot store: NUL characters and lone surrogates, in keys and strings."""
+    if depth > 32:
+        raise PayloadError(path, "is nested too deeply")
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise PayloadError(path, problem)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(key)
+            if problem:
+                raise PayloadError(path, f"key {key[:20]!r} {problem}")
+            _json_check(item, f"{path}.{key}", depth=depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _json_check(item, f"{path}[{index}]", depth=depth + 1)
+
+
 def _string(data: dict, key: str, path: str, *, max_length: int, allow_empty: bool = False,
             nullable: bool = False) -> str | None:
     if key not in data:
@@ -52,6 +82,9 @@ def _string(data: dict, key: str, path: str, *, max_length: int, allow_empty: bo
         raise PayloadError(path, "must not be empty")
     if len(value) > max_length:
         raise PayloadError(path, f"must be at most {max_length} characters")
+    problem = text_problem(value)
+    if problem:
+        raise PayloadError(path, problem)
     return value
 
 
@@ -67,7 +100,10 @@ def _number(data: dict, key: str, path: str, *, minimum: float = 0.0, maximum: f
     # bool is an int subclass: true must not pass as 1.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PayloadError(path, "must be a number")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise PayloadError(path, "is too large") from None
     if not math.isfinite(value):
         raise PayloadError(path, "must be a finite number")
     if value < minimum:
@@ -79,11 +115,13 @@ def _number(data: dict, key: str, path: str, *, minimum: float = 0.0, maximum: f
 
 def _count(data: dict, key: str, path: str) -> int:
     value = _number(data, key, path)
-    if not float(value).is_integer():
+    if not value.is_integer():
         raise PayloadError(path, "must be a whole number")
     if value > 2**62:
         raise PayloadError(path, "is too large")
-    return int(value)
+    # An int stays exact (a float has 53 bits); 12.0 from a JS client becomes 12.
+    raw = data[key]
+    return raw if isinstance(raw, int) else int(value)
 
 
 def _timestamp(data: dict, path: str) -> datetime:
@@ -94,10 +132,12 @@ def _timestamp(data: dict, path: str) -> datetime:
         raise PayloadError(path, "must be an ISO-8601 string")
     try:
         value = datetime.fromisoformat(raw.strip())
+        # Clients written for the original service send naive UTC times.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except ValueError:
         raise PayloadError(path, f"{raw[:40]!r} is not an ISO-8601 date and time") from None
-    # Clients written for the original service send naive UTC times.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise PayloadError(path, f"{raw[:40]!r} is out of range") from None
 
 
 def _url(data: dict, path: str) -> str:
@@ -128,11 +168,15 @@ def payload_validate(*, payload: object, path: str = "") -> dict[str, Any]:
         raise PayloadError(f"{p}labels", "is required")
     if not isinstance(payload["labels"], dict):
         raise PayloadError(f"{p}labels", "must be an object")
+    _json_check(payload["labels"], f"{p}labels")
     fields["labels"] = payload["labels"]
     client_run_id = payload.get("runId")
     if client_run_id is not None:
         if not isinstance(client_run_id, str) or not client_run_id.strip() or len(client_run_id) > 200:
             raise PayloadError(f"{p}runId", "must be a non-empty string of at most 200 characters, or absent")
+        problem = text_problem(client_run_id)
+        if problem:
+            raise PayloadError(f"{p}runId", problem)
     fields["client_run_id"] = client_run_id
 
     if "runDetails" not in payload:
@@ -156,6 +200,9 @@ def payload_validate(*, payload: object, path: str = "") -> dict[str, Any]:
     for index, item in enumerate(urls):
         if not isinstance(item, str):
             raise PayloadError(f"{d}payload_urls[{index}]", "must be a string")
+        problem = text_problem(item)
+        if problem:
+            raise PayloadError(f"{d}payload_urls[{index}]", problem)
     fields["payload_urls"] = urls
     for name in ("total_requests", "successful_requests", "failed_requests"):
         fields[name] = _count(details, name, f"{d}{name}")
@@ -174,6 +221,12 @@ def payload_validate(*, payload: object, path: str = "") -> dict[str, Any]:
     fields["extra"] = {key: value for key, value in payload.items() if key not in known_top}
     known_details = set(RUN_DETAIL_FIELDS) | set(PERCENTILE_FIELDS)
     fields["run_details_extra"] = {key: value for key, value in details.items() if key not in known_details}
+    for prefix, extra in ((p, fields["extra"]), (d, fields["run_details_extra"])):
+        for key, value in extra.items():
+            problem = text_problem(key)
+            if problem:
+                raise PayloadError(f"{prefix}{key[:20]!r}", f"(a field name) {problem}")
+            _json_check(value, f"{prefix}{key}")
     return fields
 
 

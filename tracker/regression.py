@@ -39,6 +39,8 @@ COMPARED_FIGURES = (*METRICS, Metric("p50_latency_ms", "p50 latency", "ms", Fals
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
+# Beyond the threshold, but the recent runs already went as far: not flagged.
+NOISE = "noise"
 LOAD_SETTINGS = (("method", "method"), ("request_count", "request count"), ("test_type", "test type"))
 
 
@@ -61,7 +63,7 @@ def load_settings_differences(*, a: dict[str, Any], b: dict[str, Any]) -> list[s
 
 def regression_evaluate(*, baseline: dict[str, Any], current: dict[str, Any], previous: list[dict[str, Any]],
                         threshold_pct: float) -> dict[str, str | None]:
-    """Per figure of METRICS: "regression", "improvement" or None (within threshold, noise or unknown)."""
+    """Per figure of METRICS: "regression", "improvement", "noise" (held back by the noise guard) or None."""
     verdicts: dict[str, str | None] = {}
     for metric in METRICS:
         value = current.get(metric.name)
@@ -72,7 +74,7 @@ def regression_evaluate(*, baseline: dict[str, Any], current: dict[str, Any], pr
         recent = [run[metric.name] for run in previous if run.get(metric.name) is not None]
         if recent and min(recent) <= value <= max(recent):
             # Noise guard: the recent runs already went this far.
-            verdicts[metric.name] = None
+            verdicts[metric.name] = NOISE
             continue
         better = (pct > 0) == metric.higher_is_better
         verdicts[metric.name] = IMPROVEMENT if better else REGRESSION
@@ -80,10 +82,9 @@ def regression_evaluate(*, baseline: dict[str, Any], current: dict[str, Any], pr
 
 
 def verdict_summary(verdicts: dict[str, str | None]) -> str | None:
-    """One word for a run: any regression wins over improvements."""
+    """One word for a run: any regression wins over improvements, which win over noise."""
     values = set(verdicts.values())
-    if REGRESSION in values:
-        return REGRESSION
-    if IMPROVEMENT in values:
-        return IMPROVEMENT
+    for verdict in (REGRESSION, IMPROVEMENT, NOISE):
+        if verdict in values:
+            return verdict
     return None

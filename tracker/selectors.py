@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, FloatField, Func, IntegerField, Max, Min, Q, Value
+from django.db.models import Avg, Count, FloatField, Func, IntegerField, Max, Min, Q, Sum, Value
 from django.db.models.functions import Floor, Least
 
 from tracker.models import Baseline, RecordingSession, TrackedRun
@@ -50,8 +50,8 @@ def cursor_decode(*, cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, pk = raw.rsplit("|", 1)
         value = datetime.fromisoformat(stamp)
-        if value.tzinfo is None:
-            raise ValueError("naive")
+        if value.tzinfo is None or not 0 < int(pk) < 2**63:
+            raise ValueError("naive or out of range")
         return value, int(pk)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise CursorError("cursor is not one this API handed out") from None
@@ -157,15 +157,15 @@ class ChartSeries:
 class ChartPoint:
     t: float
     session: str
-    # Per figure: (lowest, highest) among the runs the point stands for.
-    values: dict[str, tuple[float, float] | None]
+    # Per figure: (lowest, mean, highest) among the runs the point stands for.
+    values: dict[str, tuple[float, float, float] | None]
     runs: int
     first_id: int
     last_id: int
     commit: str | None
 
 
-CHART_FIGURES = ("rps", "avg_latency_ms", "p95_latency_ms", "error_rate")
+CHART_FIGURES = ("rps", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "error_rate")
 MAX_COMMIT_MARKS = 12
 
 
@@ -174,7 +174,7 @@ def target_chart_series(*, target_key: str, max_points: int = 300) -> ChartSerie
 
     Up to ``max_points`` runs come as they are. Beyond that, time is cut into
     ``max_points / 2`` buckets and each session's runs in a bucket come back
-    as one point carrying the lowest and highest value of every figure
+    as one point carrying the lowest, mean and highest value of every figure
     (min/max downsampling keeps spikes and dips visible), so a long history
     never travels whole.
     """
@@ -189,7 +189,9 @@ def target_chart_series(*, target_key: str, max_points: int = 300) -> ChartSerie
     if count <= max_points:
         rows = [
             {**row, "n": 1, "first_id": row["id"], "last_id": row["id"], "first_t": row["t"],
-             **{f"{f}_lo": row[f] for f in CHART_FIGURES}, **{f"{f}_hi": row[f] for f in CHART_FIGURES}}
+             **{f"{f}_lo": row[f] for f in CHART_FIGURES}, **{f"{f}_hi": row[f] for f in CHART_FIGURES},
+             **{f"{f}_sum": row[f] or 0.0 for f in CHART_FIGURES},
+             **{f"{f}_n": int(row[f] is not None) for f in CHART_FIGURES}}
             for row in runs.order_by("timestamp", "id").values(
                 "id", "session_id", "test_type", "commit_hash", *CHART_FIGURES, t=Epoch("timestamp"))
         ]
@@ -203,6 +205,8 @@ def target_chart_series(*, target_key: str, max_points: int = 300) -> ChartSerie
         for figure in CHART_FIGURES:
             aggregates[f"{figure}_lo"] = Min(figure)
             aggregates[f"{figure}_hi"] = Max(figure)
+            aggregates[f"{figure}_sum"] = Sum(figure)
+            aggregates[f"{figure}_n"] = Count(figure)
         # One row per (session, bucket, test type, commit): the points, and
         # also the run count per session, the test types and where each
         # commit first appeared.
@@ -236,12 +240,17 @@ def target_chart_series(*, target_key: str, max_points: int = 300) -> ChartSerie
             for end, pick in (("lo", min), ("hi", max)):
                 known = [v for v in (point[f"{figure}_{end}"], row[f"{figure}_{end}"]) if v is not None]
                 point[f"{figure}_{end}"] = pick(known) if known else None
+            point[f"{figure}_sum"] = (point[f"{figure}_sum"] or 0.0) + (row[f"{figure}_sum"] or 0.0)
+            point[f"{figure}_n"] += row[f"{figure}_n"]
     points = sorted(
         (
             ChartPoint(
                 t=m["t_sum"] / m["n"], session=m["session_id"], runs=m["n"], first_id=m["first_id"],
                 last_id=m["last_id"], commit=m["commit_hash"],
-                values={f: None if m[f"{f}_lo"] is None else (m[f"{f}_lo"], m[f"{f}_hi"]) for f in CHART_FIGURES},
+                values={
+                    f: None if not m[f"{f}_n"] else (m[f"{f}_lo"], m[f"{f}_sum"] / m[f"{f}_n"], m[f"{f}_hi"])
+                    for f in CHART_FIGURES
+                },
             )
             for m in merged.values()
         ),

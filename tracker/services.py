@@ -23,6 +23,7 @@ from tracker.payload import PayloadError, payload_validate, target_key_for
 logger = logging.getLogger(__name__)
 
 DB = "tracker"
+MAX_RECORDING_INTERVAL_S = 7 * 24 * 3600
 
 
 class TrackerError(ValueError):
@@ -44,6 +45,20 @@ def _existing_id(*, user_id: str, client_run_id: str) -> int | None:
 
 
 _INSERT_FIELDS = [field for field in TrackedRun._meta.concrete_fields if not field.primary_key]
+_INSERT_SQL: dict[str, str] = {}
+
+
+def _insert_sql(connection) -> str:
+    sql = _INSERT_SQL.get(connection.vendor)
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in _INSERT_FIELDS)
+        sql = (f"INSERT INTO {quote(TrackedRun._meta.db_table)} ({columns}) "
+               f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})")
+        if connection.features.can_return_columns_from_insert:
+            sql += f" RETURNING {quote('id')}"
+        _INSERT_SQL[connection.vendor] = sql
+    return sql
 
 
 def _run_insert(*, fields: dict[str, Any]) -> int:
@@ -52,19 +67,14 @@ def _run_insert(*, fields: dict[str, Any]) -> int:
     Equivalent to ``TrackedRun.objects.create(**fields)`` (every value goes
     through its field's own ``get_db_prep_save``), minus the model instance
     and the query compiler: single POSTs are the API's hot path, and this
-    halves the Python work per stored run.
+    saves about a quarter of its CPU time per request.
     """
     connection = connections[DB]
     values = [field.get_db_prep_save(fields[field.attname], connection) for field in _INSERT_FIELDS]
-    ops = connection.ops
-    columns = ", ".join(ops.quote_name(field.column) for field in _INSERT_FIELDS)
-    sql = (f"INSERT INTO {ops.quote_name(TrackedRun._meta.db_table)} ({columns}) "
-           f"VALUES ({', '.join(['%s'] * len(values))})")
     with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(connection), values)
         if connection.features.can_return_columns_from_insert:
-            cursor.execute(f"{sql} RETURNING {ops.quote_name('id')}", values)
             return cursor.fetchone()[0]
-        cursor.execute(sql, values)
         return cursor.lastrowid
 
 
@@ -229,8 +239,9 @@ def recording_start(*, target_url: str, user_id: str | None = None, interval_s: 
     except ValueError as exc:
         raise TrackerError(str(exc), field="target_url") from None
     interval = interval_s if interval_s is not None else settings.TRACKER_RECORDING_INTERVAL_S
-    if interval < 10:
-        raise TrackerError("the interval must be at least 10 seconds", field="interval_s")
+    if not 10 <= interval <= MAX_RECORDING_INTERVAL_S:
+        raise TrackerError(f"the interval must be at least 10 seconds and at most {MAX_RECORDING_INTERVAL_S}",
+                           field="interval_s")
     try:
         profile = profile_validate(profile=recording_profile())
     except ProfileError as exc:

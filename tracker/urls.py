@@ -1,16 +1,31 @@
 """Tracker URLs; included under /tracker/ only when ENABLE_LOCAL_TRACKER is true."""
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from tracker import api, views
+
+
+class TargetKeyConverter:
+    """A target's key: the 16 hex digits of tracker.payload.target_key_for."""
+
+    regex = "[0-9a-f]{16}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(TargetKeyConverter, "target_key")
 
 app_name = "tracker"
 
 urlpatterns = [
     path("", views.index, name="index"),
-    path("targets/<str:target_key>/", views.target, name="target"),
-    path("targets/<str:target_key>/baseline", views.baseline_pin, name="baseline-pin"),
-    path("targets/<str:target_key>/baseline/clear", views.baseline_clear, name="baseline-clear"),
+    path("targets/<target_key:target_key>/", views.target, name="target"),
+    path("targets/<target_key:target_key>/baseline", views.baseline_pin, name="baseline-pin"),
+    path("targets/<target_key:target_key>/baseline/clear", views.baseline_clear, name="baseline-clear"),
     path("compare/", views.compare, name="compare"),
     path("recordings/start", views.recording_start, name="recording-start"),
     path("recordings/<int:recording_pk>/stop", views.recording_stop, name="recording-stop"),

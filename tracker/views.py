@@ -1,7 +1,8 @@
 """The tracker's pages: targets, a target's history and runs, comparisons, baselines and recordings.
 
-The notebook is personal: pages answer clients on this machine (loopback)
-and logged-in staff; anyone else gets a 403 that says so.
+The notebook is personal: pages answer clients on this machine (loopback,
+or the networks in TRACKER_TRUSTED_NETWORKS) and logged-in staff; anyone else
+gets a 403 that says so.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from tracker import selectors, services
-from tracker.api import client_is_loopback
+from tracker.api import client_is_local
 from tracker.charts import history_charts, session_colors
-from tracker.payload import target_key_for
+from tracker.payload import target_key_for, text_problem
 
 PAGE_SIZE = 50
 # The "every session" choice of the filter (an empty session id is a real value).
@@ -35,7 +36,7 @@ def trusted_only(view):
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         user = getattr(request, "user", None)
-        if not (client_is_loopback(request) or (user is not None and user.is_active and user.is_staff)):
+        if not (client_is_local(request) or (user is not None and user.is_active and user.is_staff)):
             return _refuse(request, 403, "The local tracker answers only on this machine or to logged-in staff.")
         return view(request, *args, **kwargs)
 
@@ -43,9 +44,17 @@ def trusted_only(view):
 
 
 def _int(raw: str | None, name: str) -> int:
-    if raw is None or not raw.strip().isdigit():
+    if raw is None or not raw.strip().isdigit() or not 0 < int(raw) < 2**63:
         raise ValueError(f"{name} must be a run number")
     return int(raw)
+
+
+def _text(raw: str | None, name: str) -> str | None:
+    if raw is not None:
+        problem = text_problem(raw)
+        if problem:
+            raise ValueError(f"{name} {problem}")
+    return raw
 
 
 def _date(raw: str, name: str) -> date | None:
@@ -71,11 +80,11 @@ def index(request: HttpRequest) -> HttpResponse:
 def target(request: HttpRequest, target_key: str) -> HttpResponse:
     url = selectors.target_url_for(target_key=target_key)
     if url is None:
-        raise Http404("no runs for this target")
+        return _refuse(request, 404, "This target has no runs and no recording session.")
     try:
         filters = selectors.RunFilters(
-            session=None if request.GET.get("session", ALL) == ALL else request.GET["session"],
-            test_type=request.GET.get("test_type") or None,
+            session=None if request.GET.get("session", ALL) == ALL else _text(request.GET["session"], "session"),
+            test_type=_text(request.GET.get("test_type"), "test_type") or None,
             date_from=_date(request.GET.get("from", ""), "from"),
             date_to=_date(request.GET.get("to", ""), "to"),
         )
@@ -127,7 +136,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         return _refuse(request, 400, f"Pick two runs to compare: {exc}.")
     comparison = selectors.runs_compare(a_id=a_id, b_id=b_id)
     if comparison is None:
-        raise Http404("no such run")
+        return _refuse(request, 404, f"There is no run #{a_id} or no run #{b_id}.")
     return render(request, "tracker/compare.html", comparison)
 
 
@@ -155,7 +164,7 @@ def baseline_clear(request: HttpRequest, target_key: str) -> HttpResponse:
 @trusted_only
 def recording_start(request: HttpRequest) -> HttpResponse:
     raw_interval = request.POST.get("interval_s", "").strip()
-    if raw_interval and not raw_interval.isdigit():
+    if raw_interval and (not raw_interval.isdigit() or len(raw_interval) > 9):
         return _refuse(request, 400, "interval_s must be a whole number of seconds")
     try:
         session = services.recording_start(
@@ -173,7 +182,7 @@ def recording_start(request: HttpRequest) -> HttpResponse:
 def recording_stop(request: HttpRequest, recording_pk: int) -> HttpResponse:
     session = selectors.recording_get(recording_pk=recording_pk)
     if session is None:
-        raise Http404("no such recording session")
+        return _refuse(request, 404, "There is no such recording session.")
     if services.recording_stop(recording_pk=recording_pk):
         messages.success(request, f"Recording {session.session_id} stopped.")
     return redirect(reverse("tracker:target", args=[session.target_key]))

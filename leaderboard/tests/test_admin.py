@@ -98,4 +98,6 @@ def test_the_admin_lists_render_and_runs_are_read_only(admin_client, alice):
         assert admin_client.get(url).status_code == 200, url
     assert admin_client.get("/admin/loadtest/loadtestrun/add/").status_code == 403
     response = admin_client.get(f"/admin/loadtest/loadtestrun/{run.id}/change/")
-    assert response.status_code == 200 and "Save" not in response.content.decode().split("submit-row")[-1][:200]
+    assert response.status_code == 200 and 'name="target_url"' not in response.content.decode()
+    response = admin_client.get(f"/admin/leaderboard/submission/{Submission.objects.get().id}/change/")
+    assert response.status_code == 200 and 'name="target_url"' not in response.content.decode()

@@ -226,8 +226,9 @@ def test_the_leaderboard_api_ranks_like_the_page(api, robust):
     carol, _ = participant_make("carol")
     scored_make(participant=bob, challenge=robust, statistics=(100.0, 10.0, 100.0), score=100.0)
     scored_make(participant=bob, challenge=robust, statistics=(50.0, 10.0, 100.0), score=50.0)
-    scored_make(participant=carol, challenge=robust, statistics=(150.0, 5.0, 100.0), score=150.0)
+    best = scored_make(participant=carol, challenge=robust, statistics=(150.0, 5.0, 100.0), score=150.0)
     data = body_ok(api.get("/api/v1/leaderboards/robust-service"), 200)
+    assert data["results"][0]["submission"] == f"/submissions/{best.id}/"
     assert data["count"] == 2
     assert [(r["rank"], r["participant"], r["score"]) for r in data["results"]] == [(1, "carol", 150.0), (2, "bob", 100.0)]
     assert data["results"][0]["statistics"] == {"sustained_rps": 150.0, "avg_latency_ms": 5.0, "uptime_pct": 100.0}
@@ -271,3 +272,20 @@ def test_the_openapi_schema_renders_with_every_endpoint(api, db):
     create = schema["paths"]["/api/v1/submissions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert create["$ref"].endswith("/SubmissionCreateInput")
     assert set(schema["components"]["schemas"]["SubmissionCreateInput"]["properties"]) == {"challenge", "target_url"}
+
+
+def test_cached_leaderboard_answers_still_count_against_the_ip_throttle(api, robust, settings):
+    settings.LEADERBOARD_CACHE_S = 60
+    settings.LEADERBOARD_API_RATES = {**settings.LEADERBOARD_API_RATES, "ip": "3/minute"}
+    first = body_ok(api.get("/api/v1/leaderboards/robust-service"), 200)
+    for _ in range(2):
+        assert body_ok(api.get("/api/v1/leaderboards/robust-service"), 200) == first
+    data = error_of(api.get("/api/v1/leaderboards/robust-service"), 429)
+    assert data["details"]["retry_after_s"] > 0
+
+
+def test_wrong_methods_and_media_types_get_the_uniform_error_shape(alice_api, robust):
+    assert "not allowed" in error_of(alice_api.get(CREATE), 405)["error"]
+    assert "not allowed" in error_of(alice_api.delete("/api/v1/challenges"), 405)["error"]
+    response = alice_api.post(CREATE, "challenge=robust-service", content_type="application/x-www-form-urlencoded")
+    assert "Unsupported media type" in error_of(response, 415)["error"]

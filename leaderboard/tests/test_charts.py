@@ -36,3 +36,11 @@ def test_every_score_point_is_labelled():
     chart = score_chart(title="Robust Service", scores=[(start + timedelta(days=d), v) for d, v in enumerate([10.0, 30.0])])
     assert [p.label for p in chart.points] == ["10", "30"]
     assert chart.points[0].x == chart.left and chart.points[1].x == chart.right
+
+
+def test_a_cold_start_during_the_ramp_up_does_not_flatten_the_latency_axis():
+    seconds = [(0, 5.0, 1000.0)] + [(s, 100.0, 10.0) for s in range(1, 20)]
+    chart = run_chart(duration_s=20, seconds=seconds, ramp_up_s=2)
+    assert chart.p95_ticks[-1].label == "10"
+    first_y = float(chart.p95_points.split()[0].split(",")[1])
+    assert first_y == chart.top  # clipped at the top of the plot

@@ -237,3 +237,37 @@ def test_the_challenges_exist_with_valid_profiles_and_plans(db):
     assert kinds["robust-service"] == set()
     assert {"latency", "error", "crash"} <= kinds["graceful-degradation"]
     assert kinds["longest-upkeep"]
+
+
+def test_the_stuck_check_finishes_submissions_whose_worker_vanished(alice, outsider, robust):
+    now = timezone.now()
+    # Claimed, but the worker died before the run started.
+    lost = submission_make(participant=alice[0], challenge=robust, status=SubmissionStatus.RUNNING, run=run_make(status=RunStatus.QUEUED))
+    Submission.objects.filter(id=lost.id).update(started_at=now - timedelta(minutes=10))
+    # The run completed long ago but nobody scored it.
+    done_run = run_make(status=RunStatus.COMPLETED)
+    LoadTestRun.objects.filter(id=done_run.id).update(finished_at=now - timedelta(minutes=5))
+    unscored = submission_make(participant=outsider[0], challenge=robust, status=SubmissionStatus.RUNNING, run=done_run)
+    # A healthy running one is left alone.
+    bob, _ = participant_make("bob")
+    busy = submission_make(participant=bob, challenge=robust, status=SubmissionStatus.RUNNING, run=run_make(status=RunStatus.RUNNING))
+    Submission.objects.filter(id=busy.id).update(started_at=now - timedelta(minutes=10))
+
+    assert services.submissions_fail_stuck(now=now) == 2
+    lost.refresh_from_db()
+    unscored.refresh_from_db()
+    busy.refresh_from_db()
+    assert lost.status == SubmissionStatus.FAILED and "worker stopped" in lost.error
+    assert LoadTestRun.objects.get(id=lost.run_id).status == RunStatus.CANCELLED
+    assert unscored.status == SubmissionStatus.SCORED and unscored.is_best
+    assert busy.status == SubmissionStatus.RUNNING
+    assert services.submissions_fail_stuck(now=now) == 0
+
+
+def test_an_engine_crash_fails_the_submission_with_the_reason_and_is_raised(alice, robust):
+    submission = submission_make(participant=alice[0], challenge=robust, run=run_make(status=RunStatus.QUEUED))
+    with mock.patch("leaderboard.services.run_execute", side_effect=OSError("runner could not start")), pytest.raises(OSError):
+        submission_run_task(submission.id)
+    submission.refresh_from_db()
+    assert submission.status == SubmissionStatus.FAILED
+    assert "runner could not start" in submission.error

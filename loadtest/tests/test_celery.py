@@ -16,7 +16,7 @@ from django.utils import timezone
 from anvil.services import fault_list
 from loadtest import services
 from loadtest.models import LoadTestRun, RunStatus
-from loadtest.tasks import runs_fail_stuck_task
+from loadtest.tasks import run_loadtest_task, runs_fail_stuck_task
 from loadtest.tests.conftest import celery_worker, tiny_profile, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -55,9 +55,18 @@ def test_a_real_worker_runs_an_enqueued_load_test(anvil, anvil_store, queue, tmp
                       chaos_plan=[{"at_s": 1, "duration_s": 1, "kind": "latency", "params": {"ms": 20}}])
         wait_until(lambda: LoadTestRun.objects.get(pk=run.pk).is_finished, timeout_s=60,
                    message=f"run finished on the {broker_kind()} broker")
+        run.refresh_from_db()
+        assert run.status == RunStatus.COMPLETED, run.error
+        samples, finished_at = run.samples.count(), run.finished_at
+
+        # The same message delivered again (a redelivery after a lost ack) finds nothing to claim.
+        log = tmp_path / f"celery-{queue}.log"
+        run_loadtest_task.apply_async(args=[run.pk], queue=queue)
+        wait_until(lambda: log.read_text().count("succeeded") >= 2, timeout_s=30, message="second delivery handled")
+
     run.refresh_from_db()
-    assert run.status == RunStatus.COMPLETED, run.error
-    assert run.samples.count() >= 3 and run.total_requests > 0
+    assert run.status == RunStatus.COMPLETED and run.finished_at == finished_at
+    assert run.samples.count() == samples >= 3 and run.total_requests > 0
     assert run.chaos_events.get().cleared_at is not None
     assert fault_list() == []
 

@@ -231,6 +231,12 @@ class TestAuth:
     def test_without_a_key_it_accepts_loopback_clients(self, client, address):
         assert post_json(client, TRACK, client_payload(), REMOTE_ADDR=address).status_code == 200
 
+    def test_a_trusted_network_counts_as_this_machine(self, client):
+        with override_settings(TRACKER_TRUSTED_NETWORKS=["127.0.0.0/8", "172.16.0.0/12"]):
+            assert post_json(client, TRACK, client_payload(), REMOTE_ADDR="172.18.0.1").status_code == 200
+            assert client.get("/tracker/", REMOTE_ADDR="172.18.0.1").status_code == 200
+            assert post_json(client, TRACK, client_payload(), REMOTE_ADDR="192.0.2.7").status_code == 403
+
     @pytest.mark.parametrize("address", ["192.0.2.7", "10.0.0.5", "not-an-ip"])
     def test_without_a_key_it_refuses_other_clients(self, client, address):
         response = post_json(client, TRACK, client_payload(), REMOTE_ADDR=address)
@@ -314,3 +320,61 @@ def test_the_payload_fixture_is_what_clients_send():
     assert payload["timestamp"].count("+") == 0 and not payload["timestamp"].endswith("Z")
     assert payload["runDetails"]["commit_hash"] is None
     assert "runId" not in copy.deepcopy(payload)
+
+
+NASTY = [
+    ("NUL in a string", lambda: _with("userId", "al\x00ice"), "userId"),
+    ("NUL in the session", lambda: _with("runDetails.session_id", "s\x00"), "runDetails.session_id"),
+    ("NUL in a label", lambda: _with("labels", {"a": {"b": "x\x00"}}), "labels.a.b"),
+    ("NUL in a label key", lambda: _with("labels", {"k\x00": 1}), "labels"),
+    ("lone surrogate", lambda: _with("challengeType", "\ud800"), "challengeType"),
+    ("surrogate in an extra field", lambda: client_payload(note="\udfff"), "note"),
+    ("NUL in a payload URL", lambda: _with("runDetails.payload_urls", ["http://a\x00"]),
+     "runDetails.payload_urls[0]"),
+    ("NUL in the runId", lambda: client_payload(runId="r\x00"), "runId"),
+    ("a number too large for a float", lambda: _with("value", 10**400), "value"),
+    ("a count too large", lambda: _with("runDetails.total_requests", 2**63), "runDetails.total_requests"),
+    ("a timestamp that overflows in UTC", lambda: _with("timestamp", "0001-01-01T00:00:00+01:00"), "timestamp"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "field"), NASTY, ids=[n for n, _, _ in NASTY])
+def test_input_the_database_cannot_store_is_a_400_not_a_500(client, name, make, field):
+    response = post_json(client, TRACK, make())
+    assert response.status_code == 400, name
+    assert response.json()["field"] == field
+    assert not runs().exists()
+
+
+def test_deeply_nested_json_is_a_400(client):
+    response = post_json(client, TRACK, "[" * 100_000 + "]" * 100_000)
+    assert response.status_code == 400
+    deep = {}
+    node = deep
+    for _ in range(40):
+        node["x"] = {}
+        node = node["x"]
+    assert post_json(client, TRACK, client_payload(labels=deep)).status_code == 400
+
+
+def test_a_whole_number_count_stays_exact(client):
+    run_id = post_json(client, TRACK, _with("runDetails.total_requests", 2**53 + 1)).json()["id"]
+    assert runs().get(pk=run_id).total_requests == 2**53 + 1
+    run_id = post_json(client, TRACK, _with("runDetails.request_count", 12.0)).json()["id"]
+    assert runs().get(pk=run_id).request_count == 12
+
+
+def test_odd_paths_and_queries_are_4xx_not_500(client):
+    assert client.get("/tracker/api/track/al%00ice").status_code == 400
+    bad_cursor = "MjAyNi0wMS0wMVQwMDowMDowMCswMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"  # pk beyond bigint
+    assert client.get(f"/tracker/api/track/alice?cursor={bad_cursor}").status_code == 400
+    post_json(client, TRACK, client_payload())
+    key = runs().get().target_key
+    assert client.get(f"/tracker/targets/{key}/?session=a%00b").status_code == 400
+    assert client.get(f"/tracker/targets/{key}/?test_type=%00").status_code == 400
+    assert client.get("/tracker/targets/not-a-key/").status_code == 404
+    assert client.get("/tracker/compare/?a=1&b=99999999999999999999999").status_code == 400
+    assert client.post("/tracker/recordings/start", {"target_url": "http://127.0.0.1:8080",
+                                                     "interval_s": "9" * 30}).status_code == 400
+    assert client.post("/tracker/recordings/start", {"target_url": "http://127.0.0.1:8080",
+                                                     "interval_s": "99999999"}).status_code == 400

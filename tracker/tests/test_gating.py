@@ -128,6 +128,7 @@ def test_the_banner_is_on_every_tracker_page(tracker_on, client):
         f"/tracker/targets/{run.target_key}/",
         f"/tracker/compare/?a={run.pk}&b={run.pk}",
         "/tracker/compare/?a=x",  # the error page
+        "/tracker/targets/ffffffffffffffff/",  # a 404 of the tracker
     ]
     for path in pages:
         response = client.get(path)

@@ -47,14 +47,19 @@ def test_the_index_invites_a_first_run_when_empty(client):
 def test_the_target_page_charts_history_with_commits_and_sessions(client):
     log(0, rps=100, session="morning", commit="aaaa1111")
     log(1, rps=110, session="morning", commit="aaaa1111")
-    log(2, rps=90, session="evening", commit="bbbb2222", p95_latency_ms=80.0)
+    log(2, rps=90, session="evening", commit="bbbb2222", p50_latency_ms=30.0, p95_latency_ms=80.0,
+        p99_latency_ms=120.0)
     response = client.get(f"/tracker/targets/{KEY}/")
     assert response.status_code == 200
     page = response.content.decode()
     assert page.count("<svg") == 3  # rps, latency (avg + p95), error rate
     assert "aaaa111" in page and "bbbb222" in page  # commit labels
     assert "session morning" in page and "session evening" in page  # point tooltips
-    assert "stroke-dasharray=\"5 3\"" in page  # the p95 line
+    # Percentiles that clients sent are charted next to the average.
+    for dash in ("1 3", "5 3", "9 3 2 3"):
+        assert f'stroke-dasharray="{dash}"' in page
+    assert "avg 38.2, p50 30.0, p95 80.0, p99 120 ms" in page
+    assert "p95: dashed" in page
     assert "Sessions:" in page
 
 
@@ -230,10 +235,13 @@ class TestCharts:
         series = selectors.target_chart_series(target_key=KEY, max_points=300)
         assert series.run_count == 5002
         assert len(series.points) <= 150 * 2 + 4  # one point per session per bucket
-        highs = [p.values["rps"][1] for p in series.points]
+        highs = [p.values["rps"][2] for p in series.points]
         lows = [p.values["rps"][0] for p in series.points]
         assert 900.0 in highs and 1.0 in lows
         assert sum(p.runs for p in series.points) == 5002
+        for p in series.points:
+            low, mean, high = p.values["rps"]
+            assert low <= mean <= high
         assert any(p.first_id <= spike <= p.last_id for p in series.points)
         assert dip
         assert len(series.commit_marks) == selectors.MAX_COMMIT_MARKS

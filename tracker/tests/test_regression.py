@@ -8,6 +8,7 @@ import pytest
 
 from tracker.regression import (
     IMPROVEMENT,
+    NOISE,
     REGRESSION,
     change_pct,
     load_settings_differences,
@@ -53,8 +54,8 @@ class TestRule:
         # -15% is beyond the threshold, but a recent run already went to 84.
         previous = [run(rps=100), run(rps=84), run(rps=101), run(rps=99), run(rps=100)]
         verdicts = evaluate(run(rps=85), previous)
-        assert verdicts["rps"] is None
-        assert verdict_summary(verdicts) is None
+        assert verdicts["rps"] == NOISE
+        assert verdict_summary(verdicts) == NOISE
 
     def test_a_change_within_the_threshold_is_never_flagged(self):
         # Outside the (very tight) recent range, but only -9%.
@@ -136,7 +137,7 @@ def test_stored_runs_are_flagged_against_the_pinned_baseline():
     rows = list(selectors.target_runs(target_key=key, filters=selectors.RunFilters()))
     flags = selectors.runs_flag(rows=rows, baseline=selectors.baseline_for(target_key=key), threshold_pct=10.0,
                                 window=5)
-    assert flags[similar_dip]["summary"] is None
+    assert flags[similar_dip]["summary"] == NOISE
     assert flags[real_drop]["summary"] == REGRESSION
     assert flags[improved]["summary"] == IMPROVEMENT
     assert flags[other_settings]["summary"] == "incomparable"
