@@ -26,8 +26,10 @@ RUN groupadd --system --gid 10001 chaos \
 
 WORKDIR /app
 COPY --chown=root:root . /app
+# Whatever the build step left under VAR_DIR must stay writable at run time.
 RUN python manage.py collectstatic --noinput -v0 \
-    && chmod 0755 scripts/docker-entrypoint.sh scripts/healthcheck.py
+    && chmod 0755 scripts/docker-entrypoint.sh scripts/healthcheck.py \
+    && chown -R chaos:chaos /var/lib/chaos
 
 USER chaos
 EXPOSE 8000 8080

@@ -24,10 +24,6 @@ def corpus_titles() -> dict[str, str]:
     return {slug: body.split(b"\n", 1)[0].decode().strip() for slug, body in corpus_documents().items()}
 
 
-def corpus_url(*, slug: str) -> str:
-    return f"{settings.ANVIL_CORPUS_BASE_URL}/corpus/{slug}"
-
-
 def master_urls() -> tuple[str, ...]:
     """The master list sample URLs are drawn from: every corpus document under ``ANVIL_CORPUS_BASE_URL``."""
     return _master_urls(settings.ANVIL_CORPUS_BASE_URL)

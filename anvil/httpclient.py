@@ -119,6 +119,9 @@ class HttpClient:
             except OSError as exc:
                 sock.close()
                 last_error = exc
+            except BaseException:
+                sock.close()
+                raise
         raise HttpError(f"cannot connect to {host}:{port}: {last_error.strerror if last_error else 'no address'}")
 
     # --- exchange -----------------------------------------------------------

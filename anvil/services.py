@@ -100,12 +100,15 @@ def urls_test(*, urls: list[str]) -> dict:
     fetched = fetch_many(urls=urls)
     total_ms = (time.perf_counter() - started) * 1000
     digest = hashlib.sha256(b"\n---\n".join(item.body for item in fetched)).hexdigest()
+    now = datetime.now(tz=UTC)
     result = {
         "urls_tested": len(urls),
         "total_fetch_time_ms": round(total_ms, 2),
         "average_fetch_time_ms": round(sum(item.elapsed_ms for item in fetched) / len(fetched), 2),
         "content_hash": digest,
-        "timestamp": datetime.now(tz=UTC).isoformat().replace("+00:00", "Z"),
+        # Millisecond precision with "Z", as JavaScript's toISOString() wrote it
+        # for the original service's clients.
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
     }
     history_record(result=result)
     return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -23,9 +24,35 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+try:
+    from redis import RedisError
+except ImportError:  # pragma: no cover - redis is in requirements.txt
+    RedisError = OSError  # type: ignore[misc,assignment]
+
+_BACKEND_ERRORS = (RedisError, OSError)
+
 
 class StoreError(RuntimeError):
-    """The shared store cannot be reached or holds something unreadable."""
+    """The shared store cannot be reached or used; every backend raises this, whatever failed beneath."""
+
+
+def _store_errors(cls: type) -> type:
+    """Turn the backends' own failures (redis errors, OS errors) into ``StoreError`` on every public method."""
+
+    def wrap(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except _BACKEND_ERRORS as exc:
+                raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+
+        return wrapper
+
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_"):
+            setattr(cls, name, wrap(member))
+    return cls
 
 
 class AnvilStore(Protocol):
@@ -39,6 +66,7 @@ class AnvilStore(Protocol):
     def heartbeats_read(self) -> list[dict]: ...
 
 
+@_store_errors
 class RedisStore:
     def __init__(self, *, url: str, prefix: str) -> None:
         import redis
@@ -89,6 +117,7 @@ class RedisStore:
         return [json.loads(raw) for raw in self.client.hvals(self.instances_key)]
 
 
+@_store_errors
 class FileStore:
     """JSON documents in one folder; every change is a read-modify-write under an exclusive ``flock``.
 

@@ -27,12 +27,7 @@ logger = logging.getLogger(__name__)
 INVALID_URLS = "Invalid or empty URL array provided."
 FAULT_ID = re.compile(r"^[0-9a-f]{1,32}$")
 
-try:
-    from redis import RedisError
-except ImportError:  # pragma: no cover - redis is in requirements.txt
-    RedisError = StoreError  # type: ignore[misc,assignment]
-
-STORE_ERRORS = (StoreError, RedisError, OSError)
+STORE_ERRORS = (StoreError, OSError)
 
 
 def _error(status: int, text: str, /, **extra: object) -> JsonResponse:
@@ -229,3 +224,14 @@ def chaos_fault(request: HttpRequest, fault_id: str) -> JsonResponse:
 @methods("GET")
 def chaos_instances(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"instances": services.instance_list()})
+
+
+# --- errors outside the views (DEBUG off) ---------------------------------------
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _error(404, f"No such path: {request.path}")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return _error(500, "Internal error.")

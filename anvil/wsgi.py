@@ -1,4 +1,9 @@
-"""The anvil's WSGI callable: corpus documents are answered before Django.
+"""The anvil's WSGI callable: Django without per-request database bookkeeping, corpus answered first.
+
+The anvil never opens a database connection or uses Django's cache (its tests
+run with database access blocked), yet Django's request signals walk both
+connection handlers around every request; ``detach_unused_request_signals``
+removes that (~8 µs of ~60 µs per request measured in process).
 
 Every ``POST /api/test`` with corpus URLs makes the anvil serve several
 corpus requests to itself, so their cost multiplies. They are static bytes,
@@ -18,6 +23,17 @@ from anvil.instance import instance_current
 from anvil.metrics import REQUEST_SECONDS
 
 PREFIX = "/corpus/"
+
+
+def detach_unused_request_signals() -> None:
+    from django.core.cache import close_caches
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections, reset_queries
+
+    request_started.disconnect(reset_queries)
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    request_finished.disconnect(close_caches)
 
 
 def corpus_fast_path(django_app: Callable) -> Callable:

@@ -19,9 +19,10 @@ DEBUG off, ENABLE_LOCAL_TRACKER=true. Then, on the same machine:
   ``wrk -t1 -c1`` as the original was measured, and ``-c16``;
 * the target page of that target: median time of one request at a time
   (the "server time" goal), plus ``wrk -t1 -c4``;
-* first, as the ceiling of the framework on this machine at this moment, a
-  bare Django JSON view (benchmarks/bare_django.py) under the same gunicorn
-  settings, so that the figures can be read on a busy machine too.
+* right before the single POSTs, as the ceiling of the framework on this
+  machine at that moment, a bare Django JSON view (benchmarks/bare_django.py)
+  under the same gunicorn settings, so that the figures can be read on a busy
+  machine too.
 
 Reference on a 2-core machine: the original tracker (Node + PostgreSQL) stored
 ~3,000 single POSTs/s (wrk -t1 -c16, p50 5 ms) and served one user's 10,000
@@ -31,6 +32,7 @@ runs as one 5.9 MB JSON at ~8 req/s (p50 130 ms, one client).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -155,8 +157,9 @@ def walk_all_pages(url: str) -> tuple[float, int]:
     return (time.perf_counter() - started) * 1000, pages
 
 
-def bare_django(*, duration: int, folder: Path) -> dict:
-    """The framework's ceiling on this machine right now: one bare Django JSON view, same gunicorn settings."""
+@contextlib.contextmanager
+def bare_django(*, folder: Path):
+    """The framework's ceiling: one bare Django JSON view under the same gunicorn settings; yields its URL."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, "VAR_DIR": str(folder), "PYTHONPATH": str(BASE_DIR)}
@@ -169,7 +172,7 @@ def bare_django(*, duration: int, folder: Path) -> dict:
         )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process=server, timeout_s=30)
-        return wrk(f"http://127.0.0.1:{port}/api/sample-urls", connections=16, duration=duration)
+        yield f"http://127.0.0.1:{port}/api/sample-urls"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -209,7 +212,7 @@ def backend_env(backend: str, folder: Path) -> dict:
     return {key: value for key, value in {**os.environ, **env}.items() if key not in {"REDIS_URL", "CELERY_BROKER_URL"}}
 
 
-def bench_backend(backend: str, *, duration: int, runs: int, folder: Path) -> dict:
+def bench_backend(backend: str, *, duration: int, runs: int, folder: Path, bare_url: str) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     env = backend_env(backend, folder)
     for args in (["migrate", "-v0"], ["migrate", "--database", "tracker", "-v0"]):
@@ -245,6 +248,8 @@ def bench_backend(backend: str, *, duration: int, runs: int, folder: Path) -> di
                                     session="wrk", commit=None, rng=rng))
         batch = json.dumps([payload(user="load", target=POST_TARGET, when=datetime(2026, 6, 1, tzinfo=UTC),
                                     session="wrk-batch", commit=None, rng=rng) for _ in range(BATCH_SIZE)])
+        # The ceiling right before, on the machine as loaded as it is now.
+        results["bare_wrk_c16"] = wrk(bare_url, connections=16, duration=duration)
         results["post_wrk_c16"] = wrk(f"{base}/tracker/api/track", connections=16, duration=duration,
                                       script=lua_post(folder / "single.lua", body=single))
         results["batch_wrk_c4"] = wrk(f"{base}/tracker/api/runs/batch", connections=4, duration=duration,
@@ -257,20 +262,19 @@ def bench_backend(backend: str, *, duration: int, runs: int, folder: Path) -> di
     return results
 
 
-def report(results: list[dict], *, runs: int, bare: dict | None) -> None:
+def report(results: list[dict], *, runs: int) -> None:
     print(f"\nLocal tracker, {runs} seeded runs; gunicorn 2 gthread workers x 4 threads, DEBUG off, wrk -t1\n")
-    if bare:
-        print(f"== bare Django JSON view (the framework's ceiling here, now) -c16: {bare['rps']:,.0f} req/s"
-              f"  p50 {bare['p50_ms']:.1f} ms")
     for r in results:
         name = {"pg": "PostgreSQL", "pg-async": "PostgreSQL, tracker with synchronous_commit=off",
                 "sqlite": "SQLite (embedded)"}[r["backend"]]
-        post, batch = r["post_wrk_c16"], r["batch_wrk_c4"]
+        post, batch, bare = r["post_wrk_c16"], r["batch_wrk_c4"], r["bare_wrk_c16"]
         print(f"== {name}")
         print(f"  seeding {runs} runs through the batch API: {r['seed_s']:.1f} s ({runs / r['seed_s']:,.0f} runs/s)")
         print(f"  single POST  -c16: {post['rps']:8,.0f} req/s  p50 {post['p50_ms']:.1f} ms  p99 {post['p99_ms']:.1f} ms"
               f"  non-2xx {post['non_2xx']}  ({post['rps'] / ORIGINAL_POST_RPS:.2f}x the original's ~3,000/s"
-              + (f", {post['rps'] / bare['rps']:.2f}x the bare view" if bare else "") + ")")
+              f", {post['rps'] / bare['rps']:.2f}x the bare view)")
+        print(f"  (bare Django JSON view just before, same gunicorn settings -c16: {bare['rps']:,.0f} req/s"
+              f"  p50 {bare['p50_ms']:.1f} ms)")
         print(f"  batch POST   -c4 : {batch['rps']:8,.1f} req/s x {BATCH_SIZE} = {r['batch_runs_per_s']:,.0f} runs/s"
               f"  p50 {batch['p50_ms']:.1f} ms  non-2xx {batch['non_2xx']}"
               f"  ({r['batch_runs_per_s'] / post['rps']:.1f}x single POSTs)")
@@ -295,14 +299,13 @@ def main() -> None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     folder = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
     results = []
-    bare = None
     try:
-        bare = bare_django(duration=args.duration, folder=folder / "bare")
-        for backend in args.backends.split(","):
-            results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs,
-                                         folder=folder / backend.strip()))
+        with bare_django(folder=folder / "bare") as bare_url:
+            for backend in args.backends.split(","):
+                results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs,
+                                             folder=folder / backend.strip(), bare_url=bare_url))
     finally:
-        report(results, runs=args.runs, bare=bare)
+        report(results, runs=args.runs)
         shutil.rmtree(folder, ignore_errors=True)
 
 

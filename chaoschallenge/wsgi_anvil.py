@@ -9,6 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chaoschallenge.settings")
 # rather than defaulted: this entry point must never serve the platform.
 os.environ["CHAOS_ROLE"] = "anvil"
 
-from anvil.wsgi import corpus_fast_path
+from anvil.wsgi import corpus_fast_path, detach_unused_request_signals
 
 application = corpus_fast_path(get_wsgi_application())
+detach_unused_request_signals()

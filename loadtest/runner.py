@@ -8,8 +8,8 @@ this module.
 Protocol (stdout, one JSON object per line; everything else goes to stderr):
 
 * ``{"type": "start", "t0": <epoch s>, "locust_version", "processes", "host", "pid", "protocol"}``
-  once the users are about to start; ``t0`` is a whole epoch second and
-  second N of the run is ``[t0 + N, t0 + N + 1)``.
+  once the users are about to start; second N of the run is ``[t0 + N, t0 + N + 1)``,
+  the same seconds for the runner, the parent's health prober and its chaos schedule.
 * ``{"type": "second", "second": N, "requests", "successes", "failures", "failures_by_kind",
   "rps", "active_users", "latency_avg_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
   "latency_max_ms", "success_latency_sum_ms", "latency_histogram", "instances"}`` for every second.
@@ -30,7 +30,6 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import math  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -55,6 +54,7 @@ from loadtest.runner_stats import (  # noqa: E402
 logger = logging.getLogger("loadtest.runner")
 
 STATS_MESSAGE = "loadtest_seconds"
+OFFSET_MESSAGE = "loadtest_offset"
 WORKER_FLUSH_S = 0.25
 # How long after a second ends before it is reported: a worker's last flush
 # of that second must have reached the master.
@@ -178,18 +178,17 @@ def orphan_watch(*, whole_group: bool) -> None:
     gevent.spawn(watch)
 
 
-def _sleep_until(instant: float) -> None:
-    delay = instant - time.time()
-    if delay > 0:
-        gevent.sleep(delay)
-
-
 def worker_main(args: argparse.Namespace) -> int:
     profile = json.loads(args.profile)
     environment = Environment(user_classes=[user_class_build(target=args.target, profile=profile)], host=args.target)
     book = SecondBook()
     environment.events.request.add_listener(request_listener_build(book))
     runner = environment.create_worker_runner(args.master_host, args.master_port)
+
+    def offset_set(environment, msg, **_kwargs) -> None:
+        book.offset = float(msg.data)
+
+    runner.register_message(OFFSET_MESSAGE, offset_set)
 
     def flush_forever() -> None:
         while True:
@@ -295,10 +294,15 @@ def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
         grace = LOCAL_GRACE_S
 
     try:
-        # Start on a whole second so that "second N" means the same to the
-        # runner, the parent's health prober and its chaos schedule.
-        t0 = math.ceil(time.time() + 0.05)
-        _sleep_until(t0)
+        # Books are kept per whole second counted from t0: they key requests
+        # by int(time - offset), so epoch "second" base + N is run second N.
+        t0 = time.time()
+        offset = t0 % 1.0
+        base = int(t0 - offset)
+        book.offset = offset
+        if distributed:
+            # Sent before the first spawn message, so every worker has it in time.
+            runner.send_message(OFFSET_MESSAGE, offset)
         emitter.emit({
             "type": "start", "t0": t0, "protocol": PROTOCOL_VERSION, "locust_version": locust.__version__,
             "processes": args.processes, "remote_workers": args.remote_workers, "host": socket.gethostname(),
@@ -320,7 +324,7 @@ def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
                     runner.stop()
                 current_users = wanted
             while next_second < duration and now >= t0 + next_second + 1 + grace:
-                stats = book.pop(epoch_second=t0 + next_second)
+                stats = book.pop(epoch_second=base + next_second)
                 emitter.emit(second_record(second=next_second, stats=stats, active_users=runner.user_count))
                 next_second += 1
             gevent.sleep(min(0.1, max(0.0, end - time.time())))
@@ -335,13 +339,13 @@ def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
         # Let the workers' last flushes (every WORKER_FLUSH_S) arrive before closing the books.
         gevent.sleep(2 * WORKER_FLUSH_S + 0.1 if distributed else grace)
         while next_second < duration:
-            stats = book.pop(epoch_second=t0 + next_second)
+            stats = book.pop(epoch_second=base + next_second)
             emitter.emit(second_record(second=next_second, stats=stats, active_users=users_at_end))
             next_second += 1
         # Requests that completed after the planned end still happened: they
         # are reported in the second they completed in, never dropped.
-        for epoch_second in book.later_than(epoch_second=t0 + duration - 1):
-            emitter.emit(second_record(second=epoch_second - t0, stats=book.pop(epoch_second=epoch_second),
+        for epoch_second in book.later_than(epoch_second=base + duration - 1):
+            emitter.emit(second_record(second=epoch_second - base, stats=book.pop(epoch_second=epoch_second),
                                        active_users=0))
         emitter.emit({"type": "end", "elapsed_s": round(time.time() - t0, 3)})
         return 0

@@ -58,10 +58,13 @@ class SecondBook:
 
     def __init__(self) -> None:
         self.seconds: dict[int, SecondStats] = {}
+        # Fraction of a second the run's t0 lies past a whole epoch second:
+        # seconds are counted from t0, not from the epoch's whole seconds.
+        self.offset = 0.0
 
     def record(self, at: float, latency_ms: float, failure_kind: str | None, instance: str | None) -> None:
         """Count one finished request. The hot path: positional arguments, the bucket inlined."""
-        key = int(at)
+        key = int(at - self.offset)
         stats = self.seconds.get(key)
         if stats is None:
             stats = self.seconds[key] = SecondStats()

@@ -51,13 +51,16 @@ def text_problem(value: str) -> str | None:
 
 
 def _json_check(value: object, path: str, *, depth: int = 0) -> None:
-    """Reject what a JSON column cannot store: NUL characters and lone surrogates, in keys and strings."""
+    """Reject what a JSON column cannot store: NUL characters, lone surrogates, NaN and infinities."""
     if depth > 32:
         raise PayloadError(path, "is nested too deeply")
     if isinstance(value, str):
         problem = text_problem(value)
         if problem:
             raise PayloadError(path, problem)
+    elif isinstance(value, float) and not math.isfinite(value):
+        # Python's json reads NaN and Infinity; JSON columns cannot store them.
+        raise PayloadError(path, "must be a finite number")
     elif isinstance(value, dict):
         for key, item in value.items():
             problem = text_problem(key)

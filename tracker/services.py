@@ -162,15 +162,14 @@ def _runs_insert_many(*, rows: list[dict[str, Any]]) -> list[int]:
     On PostgreSQL through COPY with ids drawn from the table's sequence first
     (COPY returns nothing): several times cheaper per run than a multi-row
     INSERT, which is the whole point of the batch form. Elsewhere through
-    ``bulk_create``.
+    multi-row INSERTs of prepared values (what ``bulk_create`` does, without
+    building a model instance per run).
     """
     if not rows:
         return []
     connection = connections[DB]
     if connection.vendor != "postgresql":
-        objs = [TrackedRun(**fields) for fields in rows]
-        TrackedRun.objects.using(DB).bulk_create(objs, batch_size=500)
-        return [obj.pk for obj in objs]
+        return _runs_insert_values(connection=connection, rows=rows)
     ops = connection.ops
     table = TrackedRun._meta.db_table
     json_columns = {field.attname for field in _INSERT_FIELDS if field.get_internal_type() == "JSONField"}
@@ -184,6 +183,31 @@ def _runs_insert_many(*, rows: list[dict[str, Any]]) -> list[int]:
             for pk, fields in zip(ids, rows, strict=True):
                 copy.write_row([pk, *(json.dumps(fields[name]) if name in json_columns else fields[name]
                                       for name in names)])
+    return ids
+
+
+def _runs_insert_values(*, connection, rows: list[dict[str, Any]]) -> list[int]:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _INSERT_FIELDS)
+    one_row = f"({', '.join(['%s'] * len(_INSERT_FIELDS))})"
+    chunk = max(1, connection.ops.bulk_batch_size(_INSERT_FIELDS, rows))
+    returning = connection.features.can_return_rows_from_bulk_insert
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            values = [field.get_db_prep_save(fields[field.attname], connection)
+                      for fields in part for field in _INSERT_FIELDS]
+            sql = f"INSERT INTO {quote(TrackedRun._meta.db_table)} ({columns}) VALUES {', '.join([one_row] * len(part))}"
+            if returning:
+                cursor.execute(f"{sql} RETURNING {quote('id')}", values)
+                # Ids grow in insertion order; sorting undoes any order RETURNING chose.
+                ids += sorted(row[0] for row in cursor.fetchall())
+            else:
+                cursor.execute(sql, values)
+                # The rows just inserted hold the highest ids (the write lock is ours).
+                last = cursor.lastrowid
+                ids += list(range(last - len(part) + 1, last + 1))
     return ids
 
 

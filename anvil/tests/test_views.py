@@ -89,7 +89,7 @@ def test_a_url_test_answers_the_documented_shape_and_records_history(anvil_clien
     assert body["average_fetch_time_ms"] == 2.0
     assert isinstance(body["total_fetch_time_ms"], float)
     assert round(body["total_fetch_time_ms"], 2) == body["total_fetch_time_ms"]
-    assert body["timestamp"].endswith("Z")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["timestamp"])
     datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
     assert anvil_client.get("/api/history").json() == [body]
 
@@ -241,3 +241,10 @@ def test_metrics_count_requests_by_route_method_and_status(anvil_client):
     assert match and float(match.group(1)) >= 3
     assert "anvil_active_faults" in text
     assert "process_start_time_seconds" in text
+
+
+def test_unknown_paths_are_a_json_404_when_debug_is_off(anvil_client, settings):
+    settings.DEBUG = False
+    response = anvil_client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.json() == {"error": "No such path: /no/such/thing"}

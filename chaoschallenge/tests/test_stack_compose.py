@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -135,6 +136,9 @@ def test_the_tracker_has_its_own_database_and_is_off_unless_env_turns_it_on(serv
     assert env["ENABLE_LOCAL_TRACKER"] == "false"
     assert env["DATABASE_URL"].rsplit("/", 1)[1] == "chaos"
     assert env["TRACKER_DATABASE_URL"].rsplit("/", 1)[1] == "chaos_tracker"
+    # The host's browser arrives from Docker's bridge network; settings refuse anything but IP networks.
+    networks = [ipaddress.ip_network(n, strict=False) for n in env["TRACKER_TRUSTED_NETWORKS"].split(",")]
+    assert ipaddress.ip_address("172.18.0.1") in networks[2]
     init = (BASE_DIR / "deploy" / "postgres" / "10-tracker-database.sh").read_text()
     assert "CREATE DATABASE ${TRACKER_DB:-chaos_tracker}" in init
     assert os.access(BASE_DIR / "deploy" / "postgres" / "10-tracker-database.sh", os.X_OK)

@@ -118,7 +118,7 @@ def test_the_resilient_setup_stays_up_when_a_replica_is_killed_and_restarts_it(r
 
     profile = {
         "shape": "constant", "users": 8, "spawn_rate": 8, "duration_s": 9, "timeout_s": 5,
-        "wait_min_s": 0.01, "wait_max_s": 0.05, "tasks": {"sample_urls": 3, "history": 1},
+        "wait_min_s": 0.01, "wait_max_s": 0.05, "tasks": {"sample_urls": 3, "test": 1, "history": 1},
     }  # fmt: skip
     run = run_create(target_url=resilient["url"], profile=profile, origin="test")
     run = run_execute(run_id=run.pk, progress=kill_a_replica_at_second_3)

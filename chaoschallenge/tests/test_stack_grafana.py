@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -13,13 +16,14 @@ from prometheus_client import generate_latest
 
 from chaoschallenge.tests.stack import (
     GRAFANA_DIR,
+    binary_require,
     exposition_names,
     grafana_variable_metric,
     metric_names_resolved,
     promql_metric_names,
     recording_rules,
 )
-from common.testing import gunicorn_server, http_json
+from common.testing import BASE_DIR, free_port, gunicorn_server, http_json, wait_for_http
 
 DASHBOARDS = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
 # Series Prometheus makes itself for every target.
@@ -70,7 +74,7 @@ def test_the_promql_name_parser_skips_functions_labels_and_variables():
 
 
 def test_there_are_at_least_two_dashboards_with_valid_json_and_unique_ids():
-    assert {path.stem for path in DASHBOARDS} >= {"url-anvil-red", "live-load-test"}
+    assert {path.stem for path in DASHBOARDS} >= {"url-anvil-red", "live-load-test", "haproxy-resilient-anvil"}
     uids = set()
     for path in DASHBOARDS:
         dashboard = json.loads(path.read_text())
@@ -132,6 +136,34 @@ def _loadtest_exposition() -> str:
     return generate_latest(metrics.registry).decode()
 
 
+def _haproxy_exposition(*, anvil_port: int, tmp_path) -> str:
+    """HAProxy's own /metrics, configured the way examples/resilient-anvil configures it."""
+    binary = binary_require("haproxy")
+    name = "resilient_anvil_supervisor"
+    spec = importlib.util.spec_from_file_location(name, BASE_DIR / "examples" / "resilient-anvil" / "supervisor.py")
+    supervisor = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules while the module executes.
+    sys.modules[name] = supervisor
+    spec.loader.exec_module(supervisor)
+    stats = free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        supervisor.haproxy_config_render(
+            listen=f"127.0.0.1:{free_port()}",
+            replica_ports=[anvil_port],
+            stats=f"127.0.0.1:{stats}",
+            server_timeout="3s",
+        )
+    )
+    process = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_http(f"http://127.0.0.1:{stats}/metrics", timeout_s=20, process=process)
+        return _scrape(f"http://127.0.0.1:{stats}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def _scrape(url: str) -> str:
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
         return response.read().decode()
@@ -170,6 +202,10 @@ def test_every_metric_a_dashboard_queries_is_exported_by_a_real_process(tmp_path
             exported |= exposition_names(text)
         finally:
             http_json("DELETE", f"{anvil.url}/chaos/faults", headers=auth)
+
+        exported |= exposition_names(
+            _haproxy_exposition(anvil_port=int(anvil.url.rsplit(":", 1)[1]), tmp_path=tmp_path)
+        )
 
     with gunicorn_server("chaoschallenge.wsgi", tmp_path=tmp_path, workers=1) as platform:
         http_json("GET", f"{platform.url}/healthz")

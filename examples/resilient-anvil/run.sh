@@ -32,16 +32,23 @@ start() {
         --stats "127.0.0.1:$STATS_PORT" --run-dir "$RUN_DIR" \
         >>"$RUN_DIR/supervisor.log" 2>&1 </dev/null &
     echo $! >"$PIDFILE"
+    # Ready once HAProxy counts every replica as up (each has passed two health checks).
+    local replicas; replicas="$(tr ',' '\n' <<<"$REPLICA_PORTS" | grep -c .)"
     for _ in $(seq 60); do
-        if "$ROOT/.venv/bin/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
-            "http://127.0.0.1:$LB_PORT/healthz" 2>/dev/null; then
+        if "$ROOT/.venv/bin/python" - "http://127.0.0.1:$STATS_PORT/metrics" "$replicas" <<'PY' 2>/dev/null
+import re, sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=2).read().decode()
+up = re.search(r'^haproxy_backend_active_servers\{proxy="anvil_replicas"\} (\d+)', text, re.M)
+sys.exit(0 if up and int(up[1]) >= int(sys.argv[2]) else 1)
+PY
+        then
             echo "resilient url-anvil: http://127.0.0.1:$LB_PORT/ (replicas $REPLICA_PORTS, stats http://127.0.0.1:$STATS_PORT/stats)"
             return
         fi
         running || { echo "error: supervisor exited; see $RUN_DIR/supervisor.log" >&2; tail -n 20 "$RUN_DIR/supervisor.log" >&2; exit 1; }
         sleep 0.5
     done
-    echo "error: no answer on :$LB_PORT within 30 s; logs in $RUN_DIR" >&2
+    echo "error: the replicas were not all up behind :$LB_PORT within 30 s; logs in $RUN_DIR" >&2
     exit 1
 }
 

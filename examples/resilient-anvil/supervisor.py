@@ -107,6 +107,9 @@ def _replica_env(*, corpus_base_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
     env["DJANGO_SETTINGS_MODULE"] = "chaoschallenge.settings"
+    # One corpus address for every replica: a client may fetch sample URLs from
+    # one replica and post them to another, whose allow-list (the corpus host by
+    # default) must accept them.
     env.setdefault("ANVIL_CORPUS_BASE_URL", corpus_base_url)
     # gunicorn_conf.py gives every master its own metrics folder (keyed by its
     # bind address); an inherited one would make the replicas' counts collide.

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from leaderboard.models import Participant, Submission
+from leaderboard.models import Challenge, Participant, Submission
 from leaderboard.selectors import participant_by_key
 
 
@@ -50,3 +50,14 @@ def test_seed_demo_refuses_a_disallowed_target(db, settings, tmp_path):
     settings.VAR_DIR = tmp_path
     with pytest.raises(CommandError, match="not allowed"):
         call_command("seed_demo", "--submit-url", "http://example.com", stdout=StringIO())
+
+
+def test_seed_demo_only_warns_when_the_demo_participant_is_busy(db, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", stdout=StringIO())
+    demo = Participant.objects.get(username="demo")
+    Submission.objects.create(participant=demo, challenge=Challenge.objects.get(slug="longest-upkeep"), target_url="http://127.0.0.1:1")
+    err = StringIO()
+    call_command("seed_demo", "--submit-url", "http://127.0.0.1:8080", stdout=StringIO(), stderr=err)
+    assert "not queued" in err.getvalue()
+    assert Submission.objects.count() == 1

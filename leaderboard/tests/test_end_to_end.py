@@ -7,10 +7,18 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from leaderboard import services
 from leaderboard.models import Challenge, Submission, SubmissionStatus
 from leaderboard.tests.conftest import participant_make
 from leaderboard.tests.test_pages import row_cells
-from loadtest.tests.conftest import anvil, anvil_store, celery_worker, tiny_profile, wait_until  # noqa: F401 - fixtures
+from loadtest.tests.conftest import (  # noqa: F401 - anvil and anvil_store are fixtures
+    anvil,
+    anvil_running,
+    anvil_store,
+    celery_worker,
+    tiny_profile,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -64,3 +72,33 @@ def test_a_real_worker_scores_a_submission_and_the_leaderboard_shows_it(anvil, a
     ]
     leaderboard = api.get("/api/v1/leaderboards/robust-service").json()
     assert leaderboard["results"][0]["participant"] == participant.username
+
+
+def test_a_crash_during_longest_upkeep_is_counted_as_a_restart(anvil_store, queue, tmp_path, client):  # noqa: F811
+    # One anvil worker: after the crash every answer comes from its replacement.
+    plan = [{"at_s": 2, "duration_s": 2, "kind": "crash", "params": {}}]
+    challenge, _ = Challenge.objects.update_or_create(
+        slug="longest-upkeep",
+        defaults={"name": "Longest Upkeep", "scoring": "longest_upkeep", "profile": tiny_profile(duration_s=7), "chaos_plan": plan},
+    )
+    participant, _ = participant_make("crashy", "Crashy")
+    with anvil_running(tmp_path=tmp_path, store_env=anvil_store, workers=1) as server:
+        with celery_worker(tmp_path=tmp_path, queue=queue, env=anvil_store):
+            submission, _ = services.submission_create(
+                participant=participant, challenge_slug=challenge.slug, target_url=server.url
+            )
+            wait_until(
+                lambda: Submission.objects.get(id=submission.id).status not in ("queued", "running"),
+                timeout_s=90,
+                message="submission finished",
+            )
+
+    submission.refresh_from_db()
+    assert submission.status == SubmissionStatus.SCORED, submission.error
+    event = submission.run.chaos_events.get()
+    assert event.applied_at is not None, event.error
+    assert submission.statistic_3 >= 1  # restarts: the crashed process was replaced
+    assert submission.score == submission.statistic_1 <= 7
+    assert submission.details["recovery_times_s"] and len(submission.details["recovery_times_s"]) == 1
+    cells = row_cells(client.get("/leaderboard/longest-upkeep/").content.decode(), "Crashy")
+    assert cells[0] == "1" and cells[3] == f"{submission.statistic_3:,.0f}"

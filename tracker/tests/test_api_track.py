@@ -332,6 +332,8 @@ NASTY = [
     ("NUL in a payload URL", lambda: _with("runDetails.payload_urls", ["http://a\x00"]),
      "runDetails.payload_urls[0]"),
     ("NUL in the runId", lambda: client_payload(runId="r\x00"), "runId"),
+    ("NaN in a label", lambda: _with("labels", {"ratio": float("nan")}), "labels.ratio"),
+    ("Infinity in an extra field", lambda: _with("runDetails.x", [float("inf")]), "runDetails.x[0]"),
     ("a number too large for a float", lambda: _with("value", 10**400), "value"),
     ("a count too large", lambda: _with("runDetails.total_requests", 2**63), "runDetails.total_requests"),
     ("a timestamp that overflows in UTC", lambda: _with("timestamp", "0001-01-01T00:00:00+01:00"), "timestamp"),

@@ -58,6 +58,10 @@ class Command(BaseCommand):
                 target_url=url,
                 idempotency_key=FIRST_RUN_KEY,
             )
+        except services.SubmissionLimitReached as exc:
+            # Not an error of the setup: the demo participant is simply busy or done for today.
+            self.stderr.write(f"Demo submission not queued: {exc.message}")
+            return
         except services.SubmissionError as exc:
             raise CommandError(f"could not queue the demo submission: {exc.message}") from None
         verb = "Queued" if created else "Already queued earlier:"
