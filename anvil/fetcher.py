@@ -12,7 +12,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 from django.conf import settings
 
@@ -20,6 +20,7 @@ from anvil.httpclient import BodyTooLarge, DeadlineExceeded, HttpClient, HttpErr
 from anvil.safety import DEFAULT_PORTS, UrlNotAllowed, url_check
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
 class FetchError(RuntimeError):
@@ -82,6 +83,9 @@ def fetch_one(*, url: str) -> Fetched:
             target = parts.path or "/"
             if parts.query:
                 target = f"{target}?{parts.query}"
+            # Non-ASCII and control characters travel percent-encoded; existing
+            # escapes and reserved characters stay as the client wrote them.
+            target = quote(target, safe=TARGET_SAFE)
             response = http.get(
                 scheme=parts.scheme,
                 host=parts.hostname or "",

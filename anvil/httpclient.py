@@ -134,10 +134,13 @@ class HttpClient:
         host_header = host if port == default_port else f"{host}:{port}"
         if ":" in host and not host.startswith("["):
             host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
-        request = (
-            f"GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: url-anvil/1\r\n"
-            "Accept: */*\r\nAccept-Encoding: identity\r\n\r\n"
-        ).encode("latin-1")
+        try:
+            request = (
+                f"GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: url-anvil/1\r\n"
+                "Accept: */*\r\nAccept-Encoding: identity\r\n\r\n"
+            ).encode("ascii")
+        except UnicodeEncodeError:
+            raise HttpError("the host or path is not plain ASCII") from None
         conn = self._take(key)
         if conn is not None:
             try:

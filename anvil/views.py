@@ -74,6 +74,8 @@ def _json_body(request: HttpRequest) -> tuple[object, JsonResponse | None]:
         return None, _error(400, "Malformed JSON body: not UTF-8.")
     except ValueError as exc:
         return None, _error(400, f"Malformed JSON body: {exc}.")
+    except RecursionError:
+        return None, _error(400, "Malformed JSON body: nested too deeply.")
 
 
 # --- url-anvil ---------------------------------------------------------------

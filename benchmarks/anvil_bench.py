@@ -1,6 +1,6 @@
 """url-anvil against the framework's limit, side by side in one run.
 
-    .venv/bin/python benchmarks/anvil_bench.py [--duration 10] [--connections 32] [--workers 2]
+    .venv/bin/python benchmarks/anvil_bench.py [--duration 10] [--rounds 3] [--connections 32] [--workers 2]
 
 Starts url-anvil with its documented command
 (``gunicorn -c chaoschallenge/gunicorn_conf.py chaoschallenge.wsgi_anvil``) and
@@ -12,7 +12,8 @@ config, worker count and worker class, then measures each with
 - url-anvil:   ``GET /api/sample-urls``
 - url-anvil:   ``POST /api/test`` with 5 corpus URLs (20 KB-ish documents the anvil serves itself)
 
-and prints requests/s, p50 and p99 with ratios to the bare view. Needs ``wrk``
+in ``--rounds`` alternating rounds (default 3), and prints the medians of
+requests/s, p50 and p99 with ratios to the bare view. Needs ``wrk``
 (Debian package). Ports are free ones on 127.0.0.1; nothing else is touched.
 """
 
@@ -23,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,6 +99,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--worker-class", default="gevent", help="the anvil's default; used for both servers")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -135,13 +138,31 @@ def main() -> int:
         wrk("warm-up", f"http://127.0.0.1:{bare_port}/api/sample-urls", duration=warm, connections=args.connections)
         wrk("warm-up", f"{anvil}/api/sample-urls", duration=warm, connections=args.connections)
         wrk("warm-up", f"{anvil}/api/test", duration=warm, connections=args.connections, script=script)
+        # Rounds alternate the three measurements, and the median of each is
+        # reported, so that a burst of other work on the machine skews one
+        # figure of one round rather than the comparison.
+        rounds: list[list[Result]] = []
+        for number in range(1, args.rounds + 1):
+            round_results = [
+                wrk("bare Django GET /api/sample-urls", f"http://127.0.0.1:{bare_port}/api/sample-urls",
+                    duration=args.duration, connections=args.connections),
+                wrk("url-anvil GET /api/sample-urls", f"{anvil}/api/sample-urls",
+                    duration=args.duration, connections=args.connections),
+                wrk("url-anvil POST /api/test (5 URLs)", f"{anvil}/api/test",
+                    duration=args.duration, connections=args.connections, script=script),
+            ]
+            rounds.append(round_results)
+            figures = ", ".join(f"{r.rps:.0f} req/s (p99 {r.p99_ms:.0f} ms)" for r in round_results)
+            print(f"round {number} (bare, anvil GET, anvil POST): {figures}", flush=True)
         results = [
-            wrk("bare Django GET /api/sample-urls", f"http://127.0.0.1:{bare_port}/api/sample-urls",
-                duration=args.duration, connections=args.connections),
-            wrk("url-anvil GET /api/sample-urls", f"{anvil}/api/sample-urls",
-                duration=args.duration, connections=args.connections),
-            wrk("url-anvil POST /api/test (5 URLs)", f"{anvil}/api/test",
-                duration=args.duration, connections=args.connections, script=script),
+            Result(
+                name=rounds[0][index].name,
+                rps=statistics.median(r[index].rps for r in rounds),
+                p50_ms=statistics.median(r[index].p50_ms for r in rounds),
+                p99_ms=statistics.median(r[index].p99_ms for r in rounds),
+                errors="; ".join(sorted({r[index].errors for r in rounds})),
+            )
+            for index in range(3)
         ]
     finally:
         for process in processes:
@@ -154,6 +175,7 @@ def main() -> int:
         shutil.rmtree(var_dir, ignore_errors=True)
 
     bare = results[0]
+    print(f"median of {args.rounds} rounds:")
     print(f"{'':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'req/s ratio':>12} {'p50 ratio':>10} {'p99 ratio':>10}  errors")
     for result in results:
         print(

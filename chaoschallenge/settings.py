@@ -271,7 +271,7 @@ ENABLE_LOCAL_TRACKER = env_bool("ENABLE_LOCAL_TRACKER", False)
 # The in-process ingest that `run_loadtest --track` calls by dotted path, so
 # loadtest never imports the tracker.
 TRACKER_LOCAL_INGEST = "tracker.services.run_track_local"
-# x-api-key expected by /tracker/api/…; empty: only loopback clients are accepted.
+# x-api-key expected by /tracker/api/…; empty: only clients in TRACKER_TRUSTED_NETWORKS are accepted.
 LOCAL_TRACKER_API_KEY = env_secret("LOCAL_TRACKER_API_KEY")
 # Client networks treated as "this machine": they may use the API without a key
 # and see the pages without logging in (e.g. a docker bridge network).
@@ -301,6 +301,8 @@ TRACKER_RECORDING_TICK_S = env_int("TRACKER_RECORDING_TICK_S", 30, minimum=1)
 TRACKER_BATCH_MAX = env_int("TRACKER_BATCH_MAX", 5000, minimum=1)
 TRACKER_PAGE_DEFAULT = env_int("TRACKER_PAGE_DEFAULT", 200, minimum=1)
 TRACKER_PAGE_MAX = env_int("TRACKER_PAGE_MAX", 1000, minimum=1)
+if TRACKER_PAGE_DEFAULT > TRACKER_PAGE_MAX:
+    raise ImproperlyConfigured("TRACKER_PAGE_DEFAULT must not be above TRACKER_PAGE_MAX")
 # Largest request body the tracker API reads (batches are bigger than Django's 2.5 MB form limit).
 TRACKER_MAX_BODY_BYTES = env_int("TRACKER_MAX_BODY_BYTES", 10_000_000, minimum=1024)
 # The ingest API is a hot path of one INSERT per request: a health-check

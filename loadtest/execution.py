@@ -130,6 +130,7 @@ class RunExecution:
         self.records: queue.SimpleQueue = queue.SimpleQueue()
         self.pending_samples: list[RunSample] = []
         self.process: subprocess.Popen | None = None
+        self.reader: threading.Thread | None = None
         self.stderr_file = None
         self.prober: Prober | None = None
         self.t0: float | None = None
@@ -205,7 +206,8 @@ class RunExecution:
             cmd, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=self.stderr_file, start_new_session=True,
         )
-        threading.Thread(target=self._read_stdout, name="loadtest-reader", daemon=True).start()
+        self.reader = threading.Thread(target=self._read_stdout, name="loadtest-reader", daemon=True)
+        self.reader.start()
         self.spawned_at = time.monotonic()
 
     def _read_stdout(self) -> None:
@@ -400,7 +402,11 @@ class RunExecution:
         else:
             # The runner is gone; its workers (same group) must not outlive it.
             self._signal_group(signal.SIGKILL)
-        if process.stdout is not None:
+        # The process is gone, so the reader meets end-of-file; closing the
+        # pipe under a reader still in readline() would break it instead.
+        if self.reader is not None:
+            self.reader.join(timeout=STOP_WAIT_S)
+        if process.stdout is not None and (self.reader is None or not self.reader.is_alive()):
             process.stdout.close()
 
     def _signal_group(self, signum: int) -> None:

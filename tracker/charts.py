@@ -1,7 +1,7 @@
 """Server-rendered history charts (inline SVG, no JavaScript).
 
 A target may have tens of thousands of runs; a chart never ships them all.
-``selectors.target_chart_series`` reduces the history in the database: each
+``history.target_chart_series`` reduces the history in the database: each
 point stands for one run, or for one session's runs in a time bucket with the
 lowest, mean and highest value of every figure. The first line of a chart is
 drawn through the means with a band from the lowest to the highest value
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from tracker.selectors import ChartPoint, ChartSeries
+from tracker.history import ChartPoint, ChartSeries
 
 PALETTE = ("#1f6feb", "#d1495b", "#2a9d8f", "#8e44ad", "#e67e22", "#0b7285", "#6d4c41", "#c2185b")
 OTHER_COLOR = "#9aa3b0"

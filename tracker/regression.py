@@ -20,7 +20,8 @@ class Metric:
     name: str
     label: str
     unit: str
-    higher_is_better: bool
+    # None: a figure shown for context, neither better nor worse when it changes.
+    higher_is_better: bool | None
     # The denominator of a % change never drops below this, so that an error
     # rate going from 0% to 0.1% is not an "infinite" regression.
     floor: float = 0.0
@@ -32,10 +33,15 @@ METRICS = (
     Metric("p95_latency_ms", "p95 latency", "ms", False),
     Metric("error_rate", "Error rate", "%", False, floor=1.0),
 )
-COMPARED_FIGURES = (*METRICS, Metric("p50_latency_ms", "p50 latency", "ms", False),
-                    Metric("p99_latency_ms", "p99 latency", "ms", False),
-                    Metric("total_requests", "Requests", "", True),
-                    Metric("duration_s", "Duration", "s", False))
+COMPARED_FIGURES = (
+    METRICS[0], METRICS[1],
+    Metric("p50_latency_ms", "p50 latency", "ms", False),
+    METRICS[2],
+    Metric("p99_latency_ms", "p99 latency", "ms", False),
+    METRICS[3],
+    Metric("total_requests", "Requests", "", None),
+    Metric("duration_s", "Duration", "s", None),
+)
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from tracker.models import Baseline, RecordingSession, TrackedRun
-from tracker.payload import PayloadError, payload_validate, target_key_for
+from tracker.payload import PayloadError, payload_validate, target_key_for, text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +258,8 @@ def recording_start(*, target_url: str, user_id: str | None = None, interval_s: 
     now = now or timezone.now()
     if not isinstance(target_url, str) or not target_url.strip():
         raise TrackerError("give the target's URL", field="target_url")
+    if text_problem(target_url):
+        raise TrackerError(f"the target URL {text_problem(target_url)}", field="target_url")
     try:
         url = target_url_validate(url=target_url.strip())
     except ValueError as exc:

@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from tracker import selectors, services
+from tracker import history, selectors, services
 from tracker.api import client_is_local
 from tracker.charts import history_charts, session_colors
 from tracker.payload import target_key_for, text_problem
@@ -61,9 +61,12 @@ def _date(raw: str, name: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"{name} must be a date like 2026-01-31") from None
+    if not date.min < value < date.max:
+        raise ValueError(f"{name} is out of range")
+    return value
 
 
 @require_GET
@@ -97,7 +100,7 @@ def target(request: HttpRequest, target_key: str) -> HttpResponse:
     baseline = selectors.baseline_for(target_key=target_key)
     flags = selectors.runs_flag(rows=rows, baseline=baseline, threshold_pct=settings.TRACKER_REGRESSION_THRESHOLD_PCT,
                                 window=settings.TRACKER_NOISE_WINDOW)
-    series = selectors.target_chart_series(target_key=target_key)
+    series = history.target_chart_series(target_key=target_key)
     colors = session_colors(series.session_runs)
     for row in rows:
         row["flag"] = flags.get(row["id"])

@@ -176,3 +176,9 @@ def test_it_reports_the_first_failing_url_in_request_order(upstream):
     with pytest.raises(FetchError) as caught:
         fetch_many(urls=[upstream.url + "/ok", upstream.url + "/gone-1", upstream.url + "/gone-2"])
     assert caught.value.url == upstream.url + "/gone-1"
+
+
+def test_it_percent_encodes_non_ascii_paths(upstream):
+    upstream.routes["/caf%C3%A9/%E2%82%AC"] = lambda h: send_body(h, b"encoded")
+    assert fetch_one(url=upstream.url + "/café/€").body == b"encoded"
+    assert fetch_one(url=upstream.url + "/caf%C3%A9/%E2%82%AC").body == b"encoded"

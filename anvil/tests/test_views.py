@@ -123,7 +123,7 @@ def test_it_refuses_a_missing_empty_or_malformed_url_array(anvil_client, fake_fe
     assert fake_fetch == []
 
 
-@pytest.mark.parametrize("raw", ["{not json", "", '{"urls": [', b"\xff\xfe"])
+@pytest.mark.parametrize("raw", ["{not json", "", '{"urls": [', b"\xff\xfe", "[" * 30000 + "]" * 30000])
 def test_it_refuses_a_malformed_json_body(anvil_client, raw):
     response = post_json(anvil_client, "/api/test", raw)
     assert response.status_code == 400

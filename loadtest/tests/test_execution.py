@@ -152,6 +152,15 @@ def test_two_processes_share_the_load_and_report_one_stream(anvil):
     assert run.total_successes == run.total_requests
 
 
+def test_a_step_profile_adds_users_during_the_run(anvil):
+    profile = tiny_profile(shape="step", users=2, step_users=3, step_every_s=2, max_users=5, duration_s=4)
+    run = services.run_create(target_url=anvil.url, profile=profile)
+    run = services.run_execute(run_id=run.pk)
+    assert run.status == RunStatus.COMPLETED, run.error
+    users = dict(run.samples.values_list("second", "active_users"))
+    assert users[0] == 2 and users[3] == 5
+
+
 def test_chaos_reaches_the_anvil_through_its_control_api(tmp_path, anvil_store, settings):
     token = "test-token-" + os.urandom(4).hex()
     with anvil_running(tmp_path=tmp_path, store_env=anvil_store, extra_env={"ANVIL_CHAOS_TOKEN": token}) as anvil:
@@ -173,3 +182,15 @@ def free_target_url():
     from common.testing import free_port
 
     return f"http://127.0.0.1:{free_port()}"
+
+
+def test_a_fault_that_cannot_be_applied_fails_the_run_with_the_reason(anvil, settings, free_target_url):
+    settings.LOADTEST_ANVIL_CONTROL_URL = free_target_url
+    settings.LOADTEST_ANVIL_CHAOS_TOKEN = "whatever"
+    plan = [{"at_s": 1, "duration_s": 2, "kind": "latency", "params": {"ms": 100}}]
+    run = services.run_create(target_url=anvil.url, profile=tiny_profile(duration_s=4), chaos_plan=plan)
+    run = services.run_execute(run_id=run.pk)
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("chaos event #0 (latency) could not be applied: anvil control API")
+    assert "could not be applied" in ChaosEvent.objects.get(run=run).error
+    assert runner_processes() == []

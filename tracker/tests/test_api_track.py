@@ -374,9 +374,12 @@ def test_odd_paths_and_queries_are_4xx_not_500(client):
     key = runs().get().target_key
     assert client.get(f"/tracker/targets/{key}/?session=a%00b").status_code == 400
     assert client.get(f"/tracker/targets/{key}/?test_type=%00").status_code == 400
+    assert client.get(f"/tracker/targets/{key}/?to=9999-12-31").status_code == 400
+    assert client.get(f"/tracker/targets/{key}/?from=0001-01-01").status_code == 400
     assert client.get("/tracker/targets/not-a-key/").status_code == 404
     assert client.get("/tracker/compare/?a=1&b=99999999999999999999999").status_code == 400
     assert client.post("/tracker/recordings/start", {"target_url": "http://127.0.0.1:8080",
                                                      "interval_s": "9" * 30}).status_code == 400
     assert client.post("/tracker/recordings/start", {"target_url": "http://127.0.0.1:8080",
                                                      "interval_s": "99999999"}).status_code == 400
+    assert client.post("/tracker/recordings/start", {"target_url": "http://127.0.0.1:8080/a\x00"}).status_code == 400

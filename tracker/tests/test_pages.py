@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from tracker import selectors, services
+from tracker import history, services
 from tracker.charts import history_charts
 from tracker.models import Baseline, RecordingSession, TrackedRun
 from tracker.payload import target_key_for
@@ -232,7 +232,7 @@ class TestCharts:
         _bulk(5000)
         spike = log(4321, rps=900.0, session="s1")
         dip = log(1234, rps=1.0, session="s0")
-        series = selectors.target_chart_series(target_key=KEY, max_points=300)
+        series = history.target_chart_series(target_key=KEY, max_points=300)
         assert series.run_count == 5002
         assert len(series.points) <= 150 * 2 + 4  # one point per session per bucket
         highs = [p.values["rps"][2] for p in series.points]
@@ -244,17 +244,17 @@ class TestCharts:
             assert low <= mean <= high
         assert any(p.first_id <= spike <= p.last_id for p in series.points)
         assert dip
-        assert len(series.commit_marks) == selectors.MAX_COMMIT_MARKS
+        assert len(series.commit_marks) == history.MAX_COMMIT_MARKS
         charts = history_charts(series=series)
         assert [c["title"] for c in charts] == ["Requests per second", "Latency", "Error rate"]
         for chart in charts:
             assert chart["svg"].count("<circle") <= 2 * (150 * 2 + 4)
-            assert chart["svg"].count('class="commit"') <= selectors.MAX_COMMIT_MARKS
+            assert chart["svg"].count('class="commit"') <= history.MAX_COMMIT_MARKS
 
     def test_a_short_history_is_drawn_run_by_run(self):
         first = log(0, rps=10.0, commit="aaa", p95_latency_ms=6.0)
         log(1, rps=12.0, commit="bbb")
-        series = selectors.target_chart_series(target_key=KEY)
+        series = history.target_chart_series(target_key=KEY)
         assert series.points[0].first_id == first
         assert all(p.runs == 1 for p in series.points)
         assert [mark[1] for mark in series.commit_marks] == ["aaa", "bbb"]
@@ -262,16 +262,16 @@ class TestCharts:
 
     def test_a_single_run_still_draws(self):
         log(0)
-        charts = history_charts(series=selectors.target_chart_series(target_key=KEY))
+        charts = history_charts(series=history.target_chart_series(target_key=KEY))
         assert charts and all("<circle" in chart["svg"] for chart in charts)
 
     def test_text_in_charts_is_escaped(self):
         log(0, session="<script>", commit="<b>")
-        svg = "".join(chart["svg"] for chart in history_charts(series=selectors.target_chart_series(target_key=KEY)))
+        svg = "".join(chart["svg"] for chart in history_charts(series=history.target_chart_series(target_key=KEY)))
         assert "<script>" not in svg and "&lt;script&gt;" in svg and "<b>" not in svg
 
     def test_an_unknown_target_has_no_chart(self):
-        assert history_charts(series=selectors.target_chart_series(target_key="0" * 16)) == []
+        assert history_charts(series=history.target_chart_series(target_key="0" * 16)) == []
 
 
 @override_settings(TRACKER_NOISE_WINDOW=0)
@@ -280,3 +280,37 @@ def test_the_page_explains_the_flagging_rule(client):
     page = client.get(f"/tracker/targets/{KEY}/").content.decode()
     assert "more than 10%" in page and "previous 0 comparable runs" in page
     assert TrackedRun.objects.using("tracker").count() == 1
+
+
+def test_the_target_page_costs_the_same_queries_for_10_or_400_runs(client, settings):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connections["tracker"]) as captured:
+            assert client.get(f"/tracker/targets/{KEY}/").status_code == 200
+        return len(captured)
+
+    client.post(f"/tracker/targets/{KEY}/baseline", {"run_id": log(0)})
+    _bulk(9)
+    few = queries()
+    settings.TRACKER_BATCH_MAX = 1000
+    _bulk(400)
+    assert queries() == few
+
+
+def test_the_index_costs_the_same_queries_for_one_or_many_targets(client):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connections["tracker"]) as captured:
+            assert client.get("/tracker/").status_code == 200
+        return len(captured)
+
+    log(0)
+    one = queries()
+    for port in range(9001, 9011):
+        log(port - 9000, url=f"http://127.0.0.1:{port}")
+    assert queries() == one
+    assert client.get("/tracker/").content.decode().count("/tracker/targets/") == 11

@@ -128,3 +128,11 @@ def test_the_import_scan_would_notice_an_import(tmp_path):
     # The scan above must be able to fail.
     sample = BASE_DIR / "tracker" / "tests" / "test_router.py"
     assert _imports_tracker(sample)
+
+
+@pytest.mark.django_db(databases=["tracker"])
+def test_the_api_never_touches_the_competitions_database(tracker_on, client):
+    # Only "tracker" is declared: a query on "default" would fail this test.
+    assert post_json(client, "/tracker/api/track", client_payload()).status_code == 200
+    assert post_json(client, "/tracker/api/runs/batch", [client_payload(), client_payload()]).status_code == 200
+    assert client.get("/tracker/api/track/alice").status_code == 200
