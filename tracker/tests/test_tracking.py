@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -9,7 +10,7 @@ from io import StringIO
 import pytest
 from django.test import override_settings
 
-from common.testing import free_port, gunicorn_server
+from common.testing import gunicorn_server
 from loadtest import tracking
 from loadtest.models import LoadTestRun, RunStatus
 from loadtest.tracking import TrackingUnavailable, commit_default, run_payload_build, run_track
@@ -122,9 +123,13 @@ def test_commit_default_reads_head_inside_a_repository_and_none_outside(tmp_path
 
 @pytest.mark.django_db(databases=["default"])
 def test_an_unreachable_tracking_service_is_a_clear_error():
-    with override_settings(ENABLE_LOCAL_TRACKER=False, TRACKING_SERVICE_URL=f"http://127.0.0.1:{free_port()}/t"):
-        with pytest.raises(TrackingUnavailable, match="could not be reached"):
-            run_track(run=finished_run(), commit="c", stdout=StringIO())
+    # A port we hold without listening: refused for sure, and nobody else can take it meanwhile.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}/t"
+        with override_settings(ENABLE_LOCAL_TRACKER=False, TRACKING_SERVICE_URL=url):
+            with pytest.raises(TrackingUnavailable, match="could not be reached"):
+                run_track(run=finished_run(), commit="c", stdout=StringIO())
 
 
 @pytest.mark.integration
