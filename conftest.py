@@ -1,46 +1,44 @@
-"""Fixtures shared by every app's tests."""
+"""Fixtures shared by every app's tests. Plain helpers live in ``common.testing``."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-ANVIL_TEST_TOKEN = "test-chaos-token"
+from common.env import env_str
+from common.testing import anvil_running, redis_keys_delete
 
 
 @pytest.fixture
-def anvil_server(tmp_path):
-    """A real url-anvil under gunicorn with two workers on a free port.
+def anvil_store(settings, tmp_path):
+    """A url-anvil state store (faults, history, heartbeats) of this test alone.
 
-    Its state (history, faults, heartbeats) is its own: a folder under
-    ``tmp_path`` and, when REDIS_URL is set, a Redis key prefix unique to this
-    test. The control API is on with ``server.env["ANVIL_CHAOS_TOKEN"]``; the
-    corpus base URL is the server itself.
+    Its own folder under ``tmp_path`` and, when REDIS_URL is set, its own Redis
+    key prefix. This process's settings point at it too, so in-process calls
+    (``anvil.services``) and the anvil servers started with the returned
+    environment see the same faults.
     """
-    import uuid
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    state_dir = tmp_path / "anvil-state"
+    state_dir.mkdir()
+    settings.ANVIL_STORE_PREFIX = prefix
+    settings.ANVIL_STATE_DIR = state_dir
+    yield {"ANVIL_STORE_PREFIX": prefix, "ANVIL_STATE_DIR": str(state_dir), "ANVIL_FAULT_REFRESH_S": "0.2"}
+    from anvil.services import fault_clear
 
-    from common.testing import free_port, gunicorn_server
+    fault_clear()
+    redis_url = env_str("REDIS_URL")
+    if redis_url:
+        redis_keys_delete(url=redis_url, prefix=prefix)
 
-    port = free_port()
-    prefix = f"anvil-test-{uuid.uuid4().hex[:12]}:"
-    env = {
-        "ANVIL_PORT": str(port),
-        "ANVIL_CORPUS_BASE_URL": f"http://127.0.0.1:{port}",
-        "ANVIL_CHAOS_TOKEN": ANVIL_TEST_TOKEN,
-        "ANVIL_STATE_DIR": str(tmp_path / "anvil-state"),
-        "ANVIL_STORE_PREFIX": prefix,
-    }
-    try:
-        with gunicorn_server("chaoschallenge.wsgi_anvil", tmp_path=tmp_path, workers=2, env=env, port=port) as server:
-            yield server
-    finally:
-        from common.env import env_str
 
-        redis_url = env_str("REDIS_URL")
-        if redis_url:
-            import redis
+@pytest.fixture
+def anvil_server(tmp_path, anvil_store):
+    """A real url-anvil under gunicorn (2 workers) on a free port, using this test's store.
 
-            client = redis.Redis.from_url(redis_url)
-            keys = list(client.scan_iter(match=f"{prefix}*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
+    The control API is on with ``server.env["ANVIL_CHAOS_TOKEN"]``; the corpus
+    base URL is the server itself.
+    """
+    with anvil_running(tmp_path=tmp_path, store_env=anvil_store) as server:
+        yield server

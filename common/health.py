@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
@@ -30,10 +31,14 @@ def _check_cache() -> str | None:
 
 def healthz(request: HttpRequest) -> JsonResponse:
     started = time.monotonic()
-    problems = {name: why for name, why in (("database", _check_database("default")), ("cache", _check_cache())) if why}
+    checks = {"database": _check_database("default"), "cache": _check_cache()}
+    if settings.ENABLE_LOCAL_TRACKER:
+        # Only when on: with the tracker off its database must never be opened.
+        checks["tracker_database"] = _check_database("tracker")
+    problems = {name: why for name, why in checks.items() if why}
     body = {
         "status": "ok" if not problems else "unhealthy",
-        "checks": {name: problems.get(name, "ok") for name in ("database", "cache")},
+        "checks": {name: why or "ok" for name, why in checks.items()},
         "took_ms": round((time.monotonic() - started) * 1000, 2),
     }
     return JsonResponse(body, status=200 if not problems else 503)

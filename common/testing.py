@@ -131,3 +131,126 @@ def gunicorn_server(
         raise
     finally:
         server.stop()
+
+
+def wait_until(predicate, *, timeout_s: float, interval_s: float = 0.2, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"{message} not reached within {timeout_s}s")
+
+
+def tiny_profile(**overrides) -> dict:
+    """A short, light load profile: a few users for a few seconds, GET-only tasks."""
+    profile = {
+        "shape": "constant",
+        "users": 3,
+        "spawn_rate": 50,
+        "duration_s": 4,
+        "timeout_s": 3,
+        "connect_timeout_s": 2,
+        "wait_min_s": 0.05,
+        "wait_max_s": 0.15,
+        "tasks": {"sample_urls": 3, "history": 1, "index": 1},
+    }
+    profile.update(overrides)
+    return profile
+
+
+ANVIL_TEST_TOKEN = "test-chaos-token"
+
+
+@contextlib.contextmanager
+def anvil_running(
+    *, tmp_path: Path, store_env: dict, workers: int = 2, extra_env: dict | None = None
+) -> Iterator[ServerProcess]:
+    """A real url-anvil under gunicorn on a free port, using the fault/history store in ``store_env``.
+
+    The corpus base URL is the server itself and the control API is on with
+    ``ANVIL_TEST_TOKEN`` unless ``extra_env`` says otherwise.
+    """
+    port = free_port()
+    env = {
+        "ANVIL_PORT": str(port),
+        "ANVIL_CORPUS_BASE_URL": f"http://127.0.0.1:{port}",
+        "ANVIL_CHAOS_TOKEN": ANVIL_TEST_TOKEN,
+        **store_env,
+        **(extra_env or {}),
+    }
+    with gunicorn_server("chaoschallenge.wsgi_anvil", tmp_path=tmp_path, workers=workers, env=env, port=port) as server:
+        yield server
+
+
+def redis_keys_delete(*, url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def runner_processes() -> list:
+    """Load runners started by this test process (and their workers)."""
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "loadtest.runner" in " ".join(child.cmdline()):
+                found.append(child)
+    return found
+
+
+def database_url_of_tests() -> str:
+    """A DATABASE_URL that points a child process at the test database in use."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    config = connection.settings_dict
+    if config["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(config['NAME']).resolve()}"
+    user = quote(config.get("USER") or "")
+    password = quote(config.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = config.get("HOST") or "127.0.0.1"
+    port = f":{config['PORT']}" if config.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{config['NAME']}"
+
+
+@contextlib.contextmanager
+def celery_worker(*, tmp_path: Path, queue: str, env: dict | None = None) -> Iterator[subprocess.Popen]:
+    """A real Celery worker (prefork, concurrency 1) consuming ``queue`` against the test database."""
+    log_path = tmp_path / f"celery-{queue}.log"
+    full_env = child_env({"DATABASE_URL": database_url_of_tests(), "LOADTEST_QUEUE": queue, **(env or {})})
+    cmd = [str(VENV_BIN / "celery"), "-A", "chaoschallenge", "worker", "-Q", queue, "-c", "1",
+           "--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
+           "-n", f"{queue}@%h", "--loglevel", "INFO"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(cmd, cwd=BASE_DIR, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while b"ready." not in log_path.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"celery worker did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield process
+    except BaseException:
+        print(log_path.read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)

@@ -7,18 +7,11 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from common.testing import anvil_running, celery_worker, tiny_profile, wait_until
 from leaderboard import services
 from leaderboard.models import Challenge, Submission, SubmissionStatus
 from leaderboard.tests.conftest import participant_make
 from leaderboard.tests.test_pages import row_cells
-from loadtest.tests.conftest import (  # noqa: F401 - anvil and anvil_store are fixtures
-    anvil,
-    anvil_running,
-    anvil_store,
-    celery_worker,
-    tiny_profile,
-    wait_until,
-)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +23,7 @@ def queue(settings):
     return name
 
 
-def test_a_real_worker_scores_a_submission_and_the_leaderboard_shows_it(anvil, anvil_store, queue, tmp_path, client):  # noqa: F811
+def test_a_real_worker_scores_a_submission_and_the_leaderboard_shows_it(anvil_server, anvil_store, queue, tmp_path, client):
     # Transactional tests start from an empty database: the challenge is made here, with a tiny profile.
     challenge, _ = Challenge.objects.update_or_create(
         slug="robust-service",
@@ -41,7 +34,7 @@ def test_a_real_worker_scores_a_submission_and_the_leaderboard_shows_it(anvil, a
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
 
     with celery_worker(tmp_path=tmp_path, queue=queue, env=anvil_store):
-        response = api.post("/api/v1/submissions", {"challenge": challenge.slug, "target_url": anvil.url}, format="json")
+        response = api.post("/api/v1/submissions", {"challenge": challenge.slug, "target_url": anvil_server.url}, format="json")
         assert response.status_code == 202, response.content
         submission_id = response.json()["id"]
         wait_until(
@@ -74,7 +67,7 @@ def test_a_real_worker_scores_a_submission_and_the_leaderboard_shows_it(anvil, a
     assert leaderboard["results"][0]["participant"] == participant.username
 
 
-def test_a_crash_during_longest_upkeep_is_counted_as_a_restart(anvil_store, queue, tmp_path, client):  # noqa: F811
+def test_a_crash_during_longest_upkeep_is_counted_as_a_restart(anvil_store, queue, tmp_path, client):
     # One anvil worker: after the crash every answer comes from its replacement.
     plan = [{"at_s": 2, "duration_s": 2, "kind": "crash", "params": {}}]
     challenge, _ = Challenge.objects.update_or_create(

@@ -14,10 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from anvil.services import fault_list
+from common.testing import celery_worker, tiny_profile, wait_until
 from loadtest import services
 from loadtest.models import LoadTestRun, RunStatus
 from loadtest.tasks import run_loadtest_task, runs_fail_stuck_task
-from loadtest.tests.conftest import celery_worker, tiny_profile, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -49,9 +49,9 @@ def enqueue(*, target_url: str, profile: dict, chaos_plan: list | None = None) -
     return run
 
 
-def test_a_real_worker_runs_an_enqueued_load_test(anvil, anvil_store, queue, tmp_path):
+def test_a_real_worker_runs_an_enqueued_load_test(anvil_server, anvil_store, queue, tmp_path):
     with celery_worker(tmp_path=tmp_path, queue=queue, env=anvil_store):
-        run = enqueue(target_url=anvil.url, profile=tiny_profile(duration_s=3),
+        run = enqueue(target_url=anvil_server.url, profile=tiny_profile(duration_s=3),
                       chaos_plan=[{"at_s": 1, "duration_s": 1, "kind": "latency", "params": {"ms": 20}}])
         wait_until(lambda: LoadTestRun.objects.get(pk=run.pk).is_finished, timeout_s=60,
                    message=f"run finished on the {broker_kind()} broker")
@@ -71,10 +71,10 @@ def test_a_real_worker_runs_an_enqueued_load_test(anvil, anvil_store, queue, tmp
     assert fault_list() == []
 
 
-def test_a_killed_worker_leaves_the_run_failed_by_the_periodic_check(anvil, anvil_store, queue, tmp_path):
+def test_a_killed_worker_leaves_the_run_failed_by_the_periodic_check(anvil_server, anvil_store, queue, tmp_path):
     plan = [{"at_s": 0, "duration_s": 30, "kind": "latency", "params": {"ms": 10}}]
     with celery_worker(tmp_path=tmp_path, queue=queue, env=anvil_store) as worker:
-        run = enqueue(target_url=anvil.url, profile=tiny_profile(duration_s=30), chaos_plan=plan)
+        run = enqueue(target_url=anvil_server.url, profile=tiny_profile(duration_s=30), chaos_plan=plan)
         wait_until(lambda: run.samples.exists(), timeout_s=40, message="first samples stored")
         # The worker and its pool child die at once, as on an OOM kill or a lost host.
         os.killpg(worker.pid, signal.SIGKILL)
@@ -91,7 +91,7 @@ def test_a_killed_worker_leaves_the_run_failed_by_the_periodic_check(anvil, anvi
     assert run.status == RunStatus.FAILED and "deadline" in run.error
     assert fault_list() == []
     # The orphaned runner notices its parent is gone and stops the load itself.
-    wait_until(lambda: runner_processes_for(anvil.url) == [], timeout_s=10, message="orphaned runner gone")
+    wait_until(lambda: runner_processes_for(anvil_server.url) == [], timeout_s=10, message="orphaned runner gone")
 
 
 def test_the_stuck_check_is_scheduled_and_load_tests_are_routed_to_their_queue():

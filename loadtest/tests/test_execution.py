@@ -11,10 +11,10 @@ import urllib.request
 import pytest
 
 from anvil.services import fault_list
+from common.testing import anvil_running, runner_processes, tiny_profile, wait_until
 from loadtest import services
 from loadtest.models import ChaosEvent, ProbeResult, RunStatus
 from loadtest.selectors import run_probe_summary, run_window_stats
-from loadtest.tests.conftest import anvil_running, runner_processes, tiny_profile, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -34,10 +34,10 @@ def anvil_load_requests(url: str) -> int:
     return int(total)
 
 
-def test_a_short_run_stores_every_second_and_totals_the_anvil_agrees_with(anvil):
-    before = anvil_load_requests(anvil.url)
+def test_a_short_run_stores_every_second_and_totals_the_anvil_agrees_with(anvil_server):
+    before = anvil_load_requests(anvil_server.url)
     updates = []
-    run = services.run_create(target_url=anvil.url, profile=tiny_profile(duration_s=4))
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=4))
     run = services.run_execute(run_id=run.pk, progress=updates.append)
 
     assert run.status == RunStatus.COMPLETED, run.error
@@ -53,7 +53,7 @@ def test_a_short_run_stores_every_second_and_totals_the_anvil_agrees_with(anvil)
     assert run.generator["locust_version"] and run.generator["processes"] == 1
     assert len(updates) >= 4 and updates[-1]["elapsed_s"] == 4
 
-    seen_by_anvil = anvil_load_requests(anvil.url) - before
+    seen_by_anvil = anvil_load_requests(anvil_server.url) - before
     # Requests cut off when the users stop reach the anvil but never finish on
     # our side; with 3 users that is a handful at most.
     assert abs(seen_by_anvil - run.total_requests) <= max(5, run.total_requests * 0.02), (seen_by_anvil, run.total_requests)
@@ -63,9 +63,9 @@ def test_a_short_run_stores_every_second_and_totals_the_anvil_agrees_with(anvil)
     assert ProbeResult.objects.filter(run=run, up=True).exclude(instance="").exists()
 
 
-def test_a_latency_fault_shows_in_the_measured_p50_and_is_cleared_after_a_normal_end(anvil):
+def test_a_latency_fault_shows_in_the_measured_p50_and_is_cleared_after_a_normal_end(anvil_server):
     plan = [{"at_s": 2, "duration_s": 3, "kind": "latency", "params": {"ms": 300}}]
-    run = services.run_create(target_url=anvil.url, profile=tiny_profile(duration_s=6, users=4), chaos_plan=plan)
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=6, users=4), chaos_plan=plan)
     run = services.run_execute(run_id=run.pk)
 
     assert run.status == RunStatus.COMPLETED, run.error
@@ -81,9 +81,9 @@ def test_a_latency_fault_shows_in_the_measured_p50_and_is_cleared_after_a_normal
 
 def test_a_crash_fault_shows_as_new_instances_and_down_seconds(tmp_path, anvil_store):
     # One worker, so that while it is dead nobody answers the prober.
-    with anvil_running(tmp_path=tmp_path, store_env=anvil_store, workers=1) as anvil:
+    with anvil_running(tmp_path=tmp_path, store_env=anvil_store, workers=1) as anvil_server:
         plan = [{"at_s": 1, "duration_s": 3, "kind": "crash", "params": {"probability": 1.0}}]
-        run = services.run_create(target_url=anvil.url, profile=tiny_profile(duration_s=6, users=2), chaos_plan=plan)
+        run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=6, users=2), chaos_plan=plan)
         run = services.run_execute(run_id=run.pk)
 
     assert run.status == RunStatus.COMPLETED, run.error
@@ -99,9 +99,9 @@ def test_a_crash_fault_shows_as_new_instances_and_down_seconds(tmp_path, anvil_s
     assert fault_list() == []
 
 
-def test_cancel_stops_the_load_clears_faults_and_records_cancelled(anvil):
+def test_cancel_stops_the_load_clears_faults_and_records_cancelled(anvil_server):
     plan = [{"at_s": 0, "duration_s": 20, "kind": "latency", "params": {"ms": 50}}]
-    run = services.run_create(target_url=anvil.url, profile=tiny_profile(duration_s=20), chaos_plan=plan)
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=20), chaos_plan=plan)
     started = time.monotonic()
 
     def cancel_after_two_seconds() -> bool:
@@ -117,9 +117,9 @@ def test_cancel_stops_the_load_clears_faults_and_records_cancelled(anvil):
     assert runner_processes() == []
 
 
-def test_a_runner_crash_fails_the_run_and_clears_its_faults(anvil):
+def test_a_runner_crash_fails_the_run_and_clears_its_faults(anvil_server):
     plan = [{"at_s": 0, "duration_s": 20, "kind": "error", "params": {"status": 503, "probability": 0.1}}]
-    run = services.run_create(target_url=anvil.url, profile=tiny_profile(duration_s=20), chaos_plan=plan)
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=20), chaos_plan=plan)
 
     def kill_runner_at_second_two(update: dict) -> None:
         if update["second"] == 1:
@@ -143,8 +143,8 @@ def test_an_unreachable_target_fails_at_once_with_the_reason(free_target_url):
     assert not run.samples.exists()
 
 
-def test_two_processes_share_the_load_and_report_one_stream(anvil):
-    run = services.run_create(target_url=anvil.url, profile=tiny_profile(duration_s=3, users=4), processes=2)
+def test_two_processes_share_the_load_and_report_one_stream(anvil_server):
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=3, users=4), processes=2)
     run = services.run_execute(run_id=run.pk)
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.generator["processes"] == 2
@@ -152,9 +152,9 @@ def test_two_processes_share_the_load_and_report_one_stream(anvil):
     assert run.total_successes == run.total_requests
 
 
-def test_a_step_profile_adds_users_during_the_run(anvil):
+def test_a_step_profile_adds_users_during_the_run(anvil_server):
     profile = tiny_profile(shape="step", users=2, step_users=3, step_every_s=2, max_users=5, duration_s=4)
-    run = services.run_create(target_url=anvil.url, profile=profile)
+    run = services.run_create(target_url=anvil_server.url, profile=profile)
     run = services.run_execute(run_id=run.pk)
     assert run.status == RunStatus.COMPLETED, run.error
     users = dict(run.samples.values_list("second", "active_users"))
@@ -163,11 +163,11 @@ def test_a_step_profile_adds_users_during_the_run(anvil):
 
 def test_chaos_reaches_the_anvil_through_its_control_api(tmp_path, anvil_store, settings):
     token = "test-token-" + os.urandom(4).hex()
-    with anvil_running(tmp_path=tmp_path, store_env=anvil_store, extra_env={"ANVIL_CHAOS_TOKEN": token}) as anvil:
-        settings.LOADTEST_ANVIL_CONTROL_URL = anvil.url
+    with anvil_running(tmp_path=tmp_path, store_env=anvil_store, extra_env={"ANVIL_CHAOS_TOKEN": token}) as anvil_server:
+        settings.LOADTEST_ANVIL_CONTROL_URL = anvil_server.url
         settings.LOADTEST_ANVIL_CHAOS_TOKEN = token
         plan = [{"at_s": 1, "duration_s": 1, "kind": "error", "params": {"status": 503}}]
-        run = services.run_create(target_url=anvil.url, profile=tiny_profile(duration_s=3), chaos_plan=plan)
+        run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=3), chaos_plan=plan)
         run = services.run_execute(run_id=run.pk)
 
     assert run.status == RunStatus.COMPLETED, run.error
@@ -184,11 +184,11 @@ def free_target_url():
     return f"http://127.0.0.1:{free_port()}"
 
 
-def test_a_fault_that_cannot_be_applied_fails_the_run_with_the_reason(anvil, settings, free_target_url):
+def test_a_fault_that_cannot_be_applied_fails_the_run_with_the_reason(anvil_server, settings, free_target_url):
     settings.LOADTEST_ANVIL_CONTROL_URL = free_target_url
     settings.LOADTEST_ANVIL_CHAOS_TOKEN = "whatever"
     plan = [{"at_s": 1, "duration_s": 2, "kind": "latency", "params": {"ms": 100}}]
-    run = services.run_create(target_url=anvil.url, profile=tiny_profile(duration_s=4), chaos_plan=plan)
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=4), chaos_plan=plan)
     run = services.run_execute(run_id=run.pk)
     assert run.status == RunStatus.FAILED
     assert run.error.startswith("chaos event #0 (latency) could not be applied: anvil control API")

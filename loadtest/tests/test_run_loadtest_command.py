@@ -13,10 +13,9 @@ from django.apps import apps
 from django.core.management import CommandError, call_command
 
 from anvil.services import fault_list
-from common.testing import BASE_DIR, child_env
+from common.testing import BASE_DIR, child_env, database_url_of_tests, wait_until
 from loadtest.models import LoadTestRun, RunStatus
 from loadtest.tasks import run_loadtest_task
-from loadtest.tests.conftest import database_url_of_tests, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -89,9 +88,9 @@ def test_a_failed_run_exits_1_with_the_reason():
 
 
 @pytest.mark.integration
-def test_a_synchronous_run_prints_progress_and_a_summary_then_tracks_it(anvil):
+def test_a_synchronous_run_prints_progress_and_a_summary_then_tracks_it(anvil_server):
     with mock.patch("loadtest.tracking.run_track") as run_track:
-        out, err = run_command("--target", anvil.url, "--users", "2", "--duration", "3", "--wait-min", "0.05",
+        out, err = run_command("--target", anvil_server.url, "--users", "2", "--duration", "3", "--wait-min", "0.05",
                                "--wait-max", "0.1", "--track", "--session", "s1", "--commit", "abc123")
     run = LoadTestRun.objects.get()
     assert run.status == RunStatus.COMPLETED
@@ -103,12 +102,12 @@ def test_a_synchronous_run_prints_progress_and_a_summary_then_tracks_it(anvil):
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_ctrl_c_cancels_cleanly(anvil, anvil_store, tmp_path):
+def test_ctrl_c_cancels_cleanly(anvil_server, anvil_store, tmp_path):
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps([{"at_s": 0, "duration_s": 30, "kind": "latency", "params": {"ms": 20}}]))
     env = child_env({"DATABASE_URL": database_url_of_tests(), **anvil_store})
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "run_loadtest", "--target", anvil.url, "--users", "2", "--duration", "30",
+        [sys.executable, "manage.py", "run_loadtest", "--target", anvil_server.url, "--users", "2", "--duration", "30",
          "--chaos-plan", str(plan)],
         cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )

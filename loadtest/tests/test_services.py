@@ -6,13 +6,13 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from common.testing import tiny_profile
 from loadtest import services
 from loadtest.models import ChaosEvent, LoadTestRun, RunSample, RunStatus
 from loadtest.profiles import ProfileError
 from loadtest.signals import run_finished
 from loadtest.targets import TargetNotAllowed
 from loadtest.tasks import run_loadtest_task, runs_fail_stuck_task
-from loadtest.tests.conftest import tiny_profile
 
 pytestmark = pytest.mark.django_db
 

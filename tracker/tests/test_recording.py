@@ -124,27 +124,12 @@ class TestResult:
         assert not TrackedRun.objects.using("tracker").exists()
 
 
-@pytest.fixture
-def anvil_for_recording(tmp_path, settings):
-    """A real url-anvil with its own fault store, like the engine's tests use."""
-    from loadtest.tests.conftest import anvil_running
-
-    prefix = f"tr-test-{uuid.uuid4().hex[:10]}:"
-    state_dir = tmp_path / "anvil-state"
-    state_dir.mkdir()
-    settings.ANVIL_STORE_PREFIX = prefix
-    settings.ANVIL_STATE_DIR = state_dir
-    store_env = {"ANVIL_STORE_PREFIX": prefix, "ANVIL_STATE_DIR": str(state_dir), "ANVIL_FAULT_REFRESH_S": "0.2"}
-    with anvil_running(tmp_path=tmp_path, store_env=store_env) as server:
-        yield server, store_env
-
-
 @pytest.mark.integration
 @pytest.mark.django_db(databases=BOTH_DATABASES, transaction=True)
-def test_a_recording_session_produces_runs_with_a_real_worker(tmp_path, anvil_for_recording):
-    from loadtest.tests.conftest import celery_worker, wait_until
+def test_a_recording_session_produces_runs_with_a_real_worker(tmp_path, anvil_server, anvil_store):
+    from common.testing import celery_worker, wait_until
 
-    anvil, store_env = anvil_for_recording
+    anvil, store_env = anvil_server, anvil_store
     queue = f"tracker-test-{uuid.uuid4().hex[:8]}"
     with override_settings(LOADTEST_QUEUE=queue, TRACKER_RECORDING_DURATION_S=3, TRACKER_RECORDING_USERS=2):
         session = services.recording_start(target_url=anvil.url, interval_s=10)
@@ -167,13 +152,13 @@ def test_a_recording_session_produces_runs_with_a_real_worker(tmp_path, anvil_fo
 
 @pytest.mark.integration
 @pytest.mark.django_db(databases=BOTH_DATABASES, transaction=True)
-def test_run_loadtest_track_logs_the_run_end_to_end(tmp_path, anvil_for_recording):
+def test_run_loadtest_track_logs_the_run_end_to_end(tmp_path, anvil_server, anvil_store):
     import subprocess
     import sys
 
     from common.testing import BASE_DIR, child_env
 
-    anvil, store_env = anvil_for_recording
+    anvil, store_env = anvil_server, anvil_store
     env = child_env({
         **store_env,
         "ENABLE_LOCAL_TRACKER": "true",
