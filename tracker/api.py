@@ -82,6 +82,16 @@ def _json_body(request: HttpRequest) -> tuple[object, JsonResponse | None]:
         return None, _error(400, "body: is nested too deeply")
 
 
+def _authorised_post_body(request: HttpRequest) -> tuple[object, JsonResponse | None]:
+    """The parsed JSON body of an allowed POST, or the answer that refuses it."""
+    if request.method != "POST":
+        return None, _error(405, "use POST", allowed=["POST"])
+    refusal = api_refusal(request)
+    if refusal is not None:
+        return None, refusal
+    return _json_body(request)
+
+
 def _store_batch(data: object) -> JsonResponse:
     results = runs_ingest_batch(payloads=data)
     created = sum(1 for _, new in results if new)
@@ -92,12 +102,7 @@ def _store_batch(data: object) -> JsonResponse:
 @csrf_exempt
 def track(request: HttpRequest) -> JsonResponse:
     """POST one run (a JSON object) or many (a JSON array, stored in one transaction)."""
-    if request.method != "POST":
-        return _error(405, "use POST", allowed=["POST"])
-    refusal = api_refusal(request)
-    if refusal is not None:
-        return refusal
-    data, problem = _json_body(request)
+    data, problem = _authorised_post_body(request)
     if problem is not None:
         return problem
     try:
@@ -112,12 +117,7 @@ def track(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 def runs_batch(request: HttpRequest) -> JsonResponse:
     """POST a JSON array of runs: all stored in one transaction, or none."""
-    if request.method != "POST":
-        return _error(405, "use POST", allowed=["POST"])
-    refusal = api_refusal(request)
-    if refusal is not None:
-        return refusal
-    data, problem = _json_body(request)
+    data, problem = _authorised_post_body(request)
     if problem is not None:
         return problem
     try:
