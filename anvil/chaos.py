@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -121,10 +122,23 @@ class FaultCache:
 fault_cache = FaultCache()
 
 
-def process_crash() -> None:
-    """Die the way a real crash does: no response, no cleanup, the worker is gone."""
-    sys.stderr.write(f"url-anvil: crash fault, process {os.getpid()} exits\n")
+def process_crash(*, whole_server: bool = False) -> None:
+    """Die the way a real crash does: no response, no cleanup, the worker is gone.
+
+    With ``whole_server`` the gunicorn master goes first (SIGKILL, so it cannot
+    respawn anyone); its other workers notice their parent is gone and exit, and
+    the instance stays down until something outside restarts it. The master is
+    only killed when it is really this process's parent, as recorded by
+    ``gunicorn_conf.on_starting``; anywhere else only this process exits.
+    """
+    master = os.environ.get("ANVIL_SERVER_PID", "")
+    kill_master = whole_server and master.isdigit() and int(master) == os.getppid()
+    sys.stderr.write(
+        f"url-anvil: crash fault, process {os.getpid()} exits" + (f" with its server {master}\n" if kill_master else "\n")
+    )
     sys.stderr.flush()
+    if kill_master:
+        os.kill(int(master), signal.SIGKILL)
     os._exit(CRASH_EXIT_CODE)
 
 
@@ -143,7 +157,7 @@ def faults_apply(*, request: HttpRequest, route: str, faults: tuple[ActiveFault,
             # A one-shot crash belongs to whichever process claims it first.
             if not fault.params.get("once") or services.fault_claim(fault_id=fault.id):
                 FAULT_INJECTIONS.labels("crash").inc()
-                process_crash()
+                process_crash(whole_server=fault.params.get("target") == "server")
         elif fault.kind == "hang" and _fires(fault.params):
             FAULT_INJECTIONS.labels("hang").inc()
             delay_s += fault.params["seconds"]

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 KINDS = ("latency", "error", "hang", "crash", "unhealthy")
+CRASH_TARGETS = ("worker", "server")
 TTL_DEFAULT_S = 60
 # Every fault expires: a platform that dies mid-challenge must not leave the anvil broken for long.
 TTL_MAX_S = 24 * 3600
@@ -80,7 +81,14 @@ def _params_crash(params: dict) -> dict:
     once = params.get("once", once_default)
     if not isinstance(once, bool):
         raise FaultSpecError("params.once", "must be true or false")
-    return {"probability": _probability(params, 1.0), "once": once}
+    # "worker": the serving process dies and its gunicorn master replaces it, as
+    # a segfault would. "server": the whole anvil instance (master and workers)
+    # dies, as a killed container or host would; only whatever supervises the
+    # participant's setup brings it back.
+    target = params.get("target", "worker")
+    if target not in CRASH_TARGETS:
+        raise FaultSpecError("params.target", f"must be one of {', '.join(CRASH_TARGETS)}")
+    return {"probability": _probability(params, 1.0), "once": once, "target": target}
 
 
 def _params_unhealthy(params: dict) -> dict:
@@ -91,7 +99,7 @@ _PARAMS = {
     "latency": (_params_latency, {"ms", "jitter_ms", "probability"}),
     "error": (_params_error, {"status", "probability"}),
     "hang": (_params_hang, {"seconds", "probability"}),
-    "crash": (_params_crash, {"probability", "once"}),
+    "crash": (_params_crash, {"probability", "once", "target"}),
     "unhealthy": (_params_unhealthy, set()),
 }
 

@@ -2,8 +2,7 @@
 """Bare url-anvil against the resilient reference setup, under the three challenges.
 
     .venv/bin/python benchmarks/resilience_bench.py [--scale 1.0] [--noise-runs 5] [--only bare|resilient]
-    .venv/bin/python benchmarks/resilience_bench.py --crash-instance --noise-runs 0 \
-        --challenges graceful-degradation,longest-upkeep
+    .venv/bin/python benchmarks/resilience_bench.py --noise-runs 0 --challenges graceful-degradation,longest-upkeep
 
 Starts ``examples/bare-anvil`` and ``examples/resilient-anvil`` one after the
 other on free ports, runs every challenge (its real profile and chaos plan,
@@ -12,8 +11,8 @@ load-test engine (``loadtest.services.run_execute``), and scores each run with
 the same functions a submission is scored with. Then it runs Robust Service
 ``--noise-runs`` times more against one setup to measure run-to-run noise (the
 coefficient of variation of the score). Prints Markdown for docs/benchmarks.md.
-``--crash-instance`` shows what the challenges would measure if their crash
-fault took a whole instance down rather than one gunicorn worker.
+Every challenge starts from a freshly started setup, as a new submission would:
+a bare anvil that a challenge's crash took down stays down until then.
 
 Everything runs on the embedded defaults under a throw-away VAR_DIR (SQLite,
 the file fault store); each setup gets its own fault store, so chaos aimed at
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -63,14 +61,6 @@ class Setup:
 
     def stop(self) -> None:
         subprocess.run(["bash", str(self.script), "stop"], env=self.env, cwd=ROOT, capture_output=True, text=True)
-
-    def instance_pid(self) -> int:
-        """The process group of one serving instance: the bare gunicorn, or the first replica's."""
-        run_dir = Path(self.env["VAR_DIR"]) / "run"
-        if self.name == "bare":
-            return int((run_dir / "bare-anvil" / "gunicorn.pid").read_text())
-        port = self.env["REPLICA_PORTS"].split(",")[0]
-        return int((run_dir / "resilient-anvil" / f"replica-{port}.pid").read_text())
 
 
 def setups_make(*, var_dir: Path) -> dict[str, Setup]:
@@ -129,7 +119,7 @@ class Outcome:
     error: str
 
 
-def challenge_run(*, setup: Setup, slug: str, scale: float, crash_instance: bool = False) -> Outcome:
+def challenge_run(*, setup: Setup, slug: str, scale: float) -> Outcome:
     from django.test import override_settings
 
     from leaderboard.models import Challenge
@@ -140,22 +130,10 @@ def challenge_run(*, setup: Setup, slug: str, scale: float, crash_instance: bool
 
     challenge = Challenge.objects.get(slug=slug)
     profile, plan = challenge_scaled(profile=challenge.profile, chaos_plan=challenge.chaos_plan, scale=scale)
-    progress = None
-    if crash_instance:
-        # What the challenge would measure if its crash took a whole instance
-        # down (master and workers) instead of one gunicorn worker.
-        crash_seconds = sorted(event["at_s"] for event in plan if event["kind"] == "crash")
-        plan = [event for event in plan if event["kind"] != "crash"]
-
-        def progress(update: dict) -> None:
-            if crash_seconds and update["second"] >= crash_seconds[0]:
-                crash_seconds.pop(0)
-                os.killpg(setup.instance_pid(), signal.SIGKILL)
-
     # The engine applies the plan through this setup's own fault store.
     with override_settings(ANVIL_STATE_DIR=Path(setup.env["ANVIL_STATE_DIR"]).resolve()):
         run = run_create(target_url=setup.url, profile=profile, chaos_plan=plan, origin="benchmark")
-        run = run_execute(run_id=run.id, progress=progress)
+        run = run_execute(run_id=run.id)
     if run.status != RunStatus.COMPLETED:
         return Outcome(
             setup.name, slug, run.status, 0.0, (None, None, None), run.total_requests, run.total_failures, run.error
@@ -176,11 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise-runs", type=int, default=5, help="extra Robust Service runs for the noise figure")
     parser.add_argument("--noise-setup", choices=("bare", "resilient"), default="resilient")
     parser.add_argument("--only", choices=("bare", "resilient"), help="benchmark one setup only")
-    parser.add_argument(
-        "--crash-instance",
-        action="store_true",
-        help="replace each crash fault by killing a whole instance (bare: its gunicorn; resilient: one replica)",
-    )
     parser.add_argument("--challenges", default=",".join(CHALLENGES), help="comma-separated challenge slugs")
     args = parser.parse_args(argv)
 
@@ -214,11 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         setup.start()
         try:
             for index, slug in enumerate(slugs):
-                if args.crash_instance and index:
-                    # Nobody restarts a killed bare anvil: every challenge starts from a fresh setup.
+                if index:
+                    # A crash that took a bare anvil down is nobody's to undo:
+                    # like a new submission, every challenge starts afresh.
                     setup.stop()
                     setup.start()
-                outcome = challenge_run(setup=setup, slug=slug, scale=args.scale, crash_instance=args.crash_instance)
+                outcome = challenge_run(setup=setup, slug=slug, scale=args.scale)
                 outcomes.append(outcome)
                 print(
                     f"# {name} {slug}: {outcome.status} score {outcome.score:.1f} {outcome.statistics}", file=sys.stderr

@@ -47,6 +47,9 @@ def _multiproc_dir(bind: list[str]) -> Path:
 
 
 def on_starting(server) -> None:
+    # Workers inherit this: a url-anvil "crash" fault with target "server"
+    # kills exactly this master, never some other parent process.
+    os.environ["ANVIL_SERVER_PID"] = str(os.getpid())
     # prometheus_client's multiprocess mode: every worker writes its samples to
     # files in one folder and /metrics sums them, so counts add up across
     # workers. The folder belongs to this master alone (keyed by its bind

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +23,7 @@ def sleeps(monkeypatch):
 @pytest.fixture
 def crashes(monkeypatch):
     recorded: list[int] = []
-    monkeypatch.setattr(chaos, "process_crash", lambda: recorded.append(1))
+    monkeypatch.setattr(chaos, "process_crash", lambda *, whole_server: recorded.append(2 if whole_server else 1))
     return recorded
 
 
@@ -88,8 +90,35 @@ def test_a_crash_fault_takes_the_process_down(anvil_client, crashes):
     add({"kind": "crash", "params": {"probability": 1.0}})
     anvil_client.get("/api/sample-urls")
     anvil_client.get("/api/sample-urls")
-    assert len(crashes) == 2
+    assert crashes == [1, 1]  # the worker alone
     assert len(services.fault_list()) == 1
+
+
+def test_a_server_crash_fault_asks_for_the_whole_instance_to_go(anvil_client, crashes):
+    add({"kind": "crash", "params": {"target": "server"}})
+    anvil_client.get("/api/sample-urls")
+    assert crashes == [2]
+
+
+def test_a_server_crash_outside_gunicorn_kills_no_parent(monkeypatch):
+    # Not under our gunicorn master: only this process may exit, never its parent.
+    monkeypatch.setenv("ANVIL_SERVER_PID", str(os.getppid() + 1))
+    killed, exited = [], []
+    monkeypatch.setattr(chaos.os, "kill", lambda pid, sig: killed.append(pid))
+    monkeypatch.setattr(chaos.os, "_exit", exited.append)
+    chaos.process_crash(whole_server=True)
+    assert killed == []
+    assert exited == [chaos.CRASH_EXIT_CODE]
+
+
+def test_a_server_crash_under_gunicorn_kills_the_master_first(monkeypatch):
+    monkeypatch.setenv("ANVIL_SERVER_PID", str(os.getppid()))
+    killed, exited = [], []
+    monkeypatch.setattr(chaos.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    monkeypatch.setattr(chaos.os, "_exit", exited.append)
+    chaos.process_crash(whole_server=True)
+    assert killed == [(os.getppid(), signal.SIGKILL)]
+    assert exited == [chaos.CRASH_EXIT_CODE]
 
 
 def test_a_once_crash_fault_is_used_up_by_the_first_crash(anvil_client, crashes):

@@ -18,10 +18,11 @@ def test_it_fills_in_defaults_for_every_kind():
 
 
 def test_a_bare_crash_fault_fires_once_and_a_probable_one_keeps_firing():
-    assert fault_spec_validate(spec={"kind": "crash"})["params"] == {"probability": 1.0, "once": True}
+    assert fault_spec_validate(spec={"kind": "crash"})["params"] == {"probability": 1.0, "once": True, "target": "worker"}
     assert fault_spec_validate(spec={"kind": "crash", "params": {"probability": 0.1}})["params"] == {
         "probability": 0.1,
         "once": False,
+        "target": "worker",
     }
     assert fault_spec_validate(spec={"kind": "crash", "params": {"probability": 0.5, "once": True}})["params"]["once"]
 
@@ -61,6 +62,7 @@ def test_it_keeps_given_values_and_scopes():
         ({"kind": "error", "params": {"status": 502.5}}, "params.status"),
         ({"kind": "hang", "params": {"seconds": 0}}, "params.seconds"),
         ({"kind": "crash", "params": {"once": "yes"}}, "params.once"),
+        ({"kind": "crash", "params": {"target": "host"}}, "params.target"),
         ({"kind": "unhealthy", "params": {"ms": 1}}, "params.ms"),
         ({"kind": "error", "scope": "some"}, "scope"),
         ({"kind": "error", "scope": {"fraction": 0}}, "scope.fraction"),

@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import re
+import signal
 import statistics
 import time
 import urllib.request
@@ -146,6 +147,30 @@ def test_a_crash_fault_replaces_the_worker_with_a_new_boot_id(anvil_server):
     _, _, body = http_json("GET", anvil_server.url + "/chaos/faults", headers=token_header(anvil_server))
     assert body == {"faults": []}  # a one-shot crash is used up
     assert "exits" in anvil_server.log()
+
+
+def test_a_server_crash_fault_takes_the_whole_instance_down(anvil_server):
+    add_fault(anvil_server, {"kind": "crash", "params": {"target": "server"}})
+
+    def the_master_died():
+        try:
+            http_json("GET", anvil_server.url + "/api/history", timeout=5)
+        except OSError:
+            pass
+        return anvil_server.process.poll() is not None
+
+    wait_until(the_master_died, timeout_s=15, what="the crash fault to kill the gunicorn master")
+    assert anvil_server.process.returncode == -signal.SIGKILL
+    # Nobody restarts it: the port stops answering once the orphaned workers are gone.
+    wait_until(lambda: not answers(anvil_server.url + "/healthz"), timeout_s=15, what="the instance to stop answering")
+
+
+def answers(url: str) -> bool:
+    try:
+        http_json("GET", url, timeout=2)
+    except OSError:
+        return False
+    return True
 
 
 def test_a_latency_fault_shows_in_response_times(anvil_server):

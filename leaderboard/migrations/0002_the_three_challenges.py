@@ -33,17 +33,21 @@ CHALLENGES = [
         "name": "Graceful Degradation",
         "position": 2,
         "scoring": "graceful_degradation",
-        "description": "The same steady load while url-anvil is made unstable: latency spikes, error bursts, a crash and hanging requests.",
+        "description": (
+            "The same steady load while url-anvil is made unstable: a latency spike, a whole instance "
+            "crashing, an error burst and hanging requests. Count what you still serve."
+        ),
         "rules": (
-            "At 10 s: +400 ms latency for 8 s. At 24 s: half of the requests fail with 503 for 6 s. "
-            "At 38 s: a process crashes. At 48 s: one request in five hangs for 3 s, for 4 s."
+            "At 10 s: +400 ms latency for 6 s. At 20 s: one url-anvil instance dies outright (its gunicorn "
+            "master too), and nothing but your own supervision brings it back. At 30 s: half of the "
+            "requests fail with 503 for 6 s. At 44 s: one request in five hangs for 3 s, for 4 s."
         ),
         "profile": STEADY,
         "chaos_plan": [
-            {"at_s": 10.0, "duration_s": 8.0, "kind": "latency", "params": {"ms": 400.0, "jitter_ms": 100.0, "probability": 1.0}, "scope": "all"},
-            {"at_s": 24.0, "duration_s": 6.0, "kind": "error", "params": {"status": 503, "probability": 0.5}, "scope": "all"},
-            {"at_s": 38.0, "duration_s": 5.0, "kind": "crash", "params": {"probability": 1.0, "once": True}, "scope": "all"},
-            {"at_s": 48.0, "duration_s": 4.0, "kind": "hang", "params": {"seconds": 3.0, "probability": 0.2}, "scope": "all"},
+            {"at_s": 10.0, "duration_s": 6.0, "kind": "latency", "params": {"ms": 400.0, "jitter_ms": 100.0, "probability": 1.0}, "scope": "all"},
+            {"at_s": 20.0, "duration_s": 5.0, "kind": "crash", "params": {"probability": 1.0, "once": True, "target": "server"}, "scope": "all"},
+            {"at_s": 30.0, "duration_s": 6.0, "kind": "error", "params": {"status": 503, "probability": 0.5}, "scope": "all"},
+            {"at_s": 44.0, "duration_s": 4.0, "kind": "hang", "params": {"seconds": 3.0, "probability": 0.2}, "scope": "all"},
         ],
     },
     {
@@ -53,14 +57,14 @@ CHALLENGES = [
         "scoring": "longest_upkeep",
         "description": "Load that steps up every 12 s to aggressive levels, with a failure induced every 12 s: stay up the longest.",
         "rules": (
-            "10 users, +10 every 12 s up to 60. At 12 s: 30% errors for 4 s. At 24 s: a process crashes. "
-            "At 36 s: the health check fails for 4 s. At 48 s: +1.5 s latency for 4 s."
+            "10 users, +10 every 12 s up to 60. At 12 s: 30% errors for 4 s. At 24 s and again at 36 s: a "
+            "url-anvil instance dies outright (its gunicorn master too). At 48 s: +1.5 s latency for 4 s."
         ),
         "profile": STEPS,
         "chaos_plan": [
             {"at_s": 12.0, "duration_s": 4.0, "kind": "error", "params": {"status": 500, "probability": 0.3}, "scope": "all"},
-            {"at_s": 24.0, "duration_s": 5.0, "kind": "crash", "params": {"probability": 1.0, "once": True}, "scope": "all"},
-            {"at_s": 36.0, "duration_s": 4.0, "kind": "unhealthy", "params": {}, "scope": "all"},
+            {"at_s": 24.0, "duration_s": 5.0, "kind": "crash", "params": {"probability": 1.0, "once": True, "target": "server"}, "scope": "all"},
+            {"at_s": 36.0, "duration_s": 5.0, "kind": "crash", "params": {"probability": 1.0, "once": True, "target": "server"}, "scope": "all"},
             {"at_s": 48.0, "duration_s": 4.0, "kind": "latency", "params": {"ms": 1500.0, "jitter_ms": 0.0, "probability": 1.0}, "scope": "all"},
         ],
     },
