@@ -74,13 +74,18 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        process_stop(self.process)
+
+
+def process_stop(process: subprocess.Popen, *, timeout_s: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -133,11 +138,13 @@ def gunicorn_server(
         server.stop()
 
 
-def wait_until(predicate, *, timeout_s: float, interval_s: float = 0.2, message: str = "condition") -> None:
+def wait_until(predicate, *, timeout_s: float, interval_s: float = 0.2, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy, and return that."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        value = predicate()
+        if value:
+            return value
         time.sleep(interval_s)
     raise AssertionError(f"{message} not reached within {timeout_s}s")
 

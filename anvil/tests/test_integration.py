@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from anvil.corpus import corpus_documents
-from common.testing import http_json
+from common.testing import http_json, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def live_instances(server) -> set[str]:
         ids = {record["boot_id"] for record in body["instances"]}
         return ids if len(ids) == 2 else None
 
-    return wait_until(two, timeout_s=10, what="both workers to send heartbeats")
+    return wait_until(two, timeout_s=10, interval_s=0.1, message="both workers to send heartbeats")
 
 
 def timed_get(url: str) -> float:
@@ -71,16 +71,6 @@ def timed_get(url: str) -> float:
     with urllib.request.urlopen(url, timeout=10) as response:
         response.read()
     return time.monotonic() - started
-
-
-def wait_until(predicate, *, timeout_s: float, interval_s: float = 0.1, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def test_a_url_test_fetches_the_corpus_over_http_and_history_is_shared_by_both_workers(anvil_server):
@@ -134,7 +124,7 @@ def test_a_crash_fault_replaces_the_worker_with_a_new_boot_id(anvil_server):
             return True
         return status >= 500
 
-    wait_until(a_request_died, timeout_s=10, what="the crash fault to take a worker down")
+    wait_until(a_request_died, timeout_s=10, interval_s=0.1, message="the crash fault to take a worker down")
 
     def a_new_instance():
         try:
@@ -143,7 +133,7 @@ def test_a_crash_fault_replaces_the_worker_with_a_new_boot_id(anvil_server):
             return None
         return headers["X-Anvil-Instance"] not in before
 
-    wait_until(a_new_instance, timeout_s=30, what="gunicorn to start a replacement worker")
+    wait_until(a_new_instance, timeout_s=30, interval_s=0.1, message="gunicorn to start a replacement worker")
     _, _, body = http_json("GET", anvil_server.url + "/chaos/faults", headers=token_header(anvil_server))
     assert body == {"faults": []}  # a one-shot crash is used up
     assert "exits" in anvil_server.log()
@@ -159,10 +149,10 @@ def test_a_server_crash_fault_takes_the_whole_instance_down(anvil_server):
             pass
         return anvil_server.process.poll() is not None
 
-    wait_until(the_master_died, timeout_s=15, what="the crash fault to kill the gunicorn master")
+    wait_until(the_master_died, timeout_s=15, interval_s=0.1, message="the crash fault to kill the gunicorn master")
     assert anvil_server.process.returncode == -signal.SIGKILL
     # Nobody restarts it: the port stops answering once the orphaned workers are gone.
-    wait_until(lambda: not answers(anvil_server.url + "/healthz"), timeout_s=15, what="the instance to stop answering")
+    wait_until(lambda: not answers(anvil_server.url + "/healthz"), timeout_s=15, interval_s=0.1, message="the instance to stop answering")
 
 
 def answers(url: str) -> bool:
@@ -177,7 +167,7 @@ def test_a_latency_fault_shows_in_response_times(anvil_server):
     url = anvil_server.url + "/api/sample-urls"
     baseline = statistics.median(timed_get(url) for _ in range(7))
     add_fault(anvil_server, {"kind": "latency", "params": {"ms": 400}, "ttl_s": 60})
-    wait_until(lambda: timed_get(url) >= 0.35, timeout_s=5, what="the latency fault to apply")
+    wait_until(lambda: timed_get(url) >= 0.35, timeout_s=5, interval_s=0.1, message="the latency fault to apply")
     slowed = statistics.median(timed_get(url) for _ in range(7))
     assert slowed - baseline >= 0.25
 
@@ -187,12 +177,12 @@ def test_faults_expire_on_their_own(anvil_server):
     wait_until(
         lambda: http_json("GET", anvil_server.url + "/api/sample-urls")[0] == 503,
         timeout_s=3,
-        what="the error fault to apply",
+        interval_s=0.1, message="the error fault to apply",
     )
     wait_until(
         lambda: all(http_json("GET", anvil_server.url + "/api/sample-urls")[0] == 200 for _ in range(6)),
         timeout_s=6,
-        what="the error fault to expire",
+        interval_s=0.1, message="the error fault to expire",
     )
     _, _, body = http_json("GET", anvil_server.url + "/chaos/faults", headers=token_header(anvil_server))
     assert body == {"faults": []}
@@ -200,13 +190,13 @@ def test_faults_expire_on_their_own(anvil_server):
 
 def test_an_unhealthy_fault_fails_healthz_until_cleared(anvil_server):
     add_fault(anvil_server, {"kind": "unhealthy", "ttl_s": 60})
-    wait_until(lambda: http_json("GET", anvil_server.url + "/healthz")[0] == 503, timeout_s=3, what="unhealthy")
+    wait_until(lambda: http_json("GET", anvil_server.url + "/healthz")[0] == 503, timeout_s=3, interval_s=0.1, message="unhealthy")
     status, _, body = http_json("DELETE", anvil_server.url + "/chaos/faults", headers=token_header(anvil_server))
     assert (status, body) == (200, {"cleared": 1})
     wait_until(
         lambda: all(http_json("GET", anvil_server.url + "/healthz")[0] == 200 for _ in range(6)),
         timeout_s=3,
-        what="healthz to recover",
+        interval_s=0.1, message="healthz to recover",
     )
 
 

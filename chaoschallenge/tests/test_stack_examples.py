@@ -160,10 +160,7 @@ def test_the_resilient_setup_stays_up_when_a_replica_is_killed_and_restarts_it(r
 def test_the_same_kill_takes_a_bare_anvil_down_for_good(tmp_path):
     """The contrast that makes the resilient test mean something."""
     port = free_port()
-    env = child_env(
-        {"VAR_DIR": str(tmp_path / "var"), "PORT": str(port), "ANVIL_STORE_PREFIX": f"t-{uuid.uuid4().hex[:8]}:"}
-    )
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = _bare_env(tmp_path=tmp_path, port=port)
     started = _script(BARE, "start", env)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
@@ -202,12 +199,19 @@ def test_the_resilient_setup_keeps_serving_while_every_health_check_fails(resili
     assert outcomes["ok"] / sum(outcomes.values()) >= 0.95, outcomes
 
 
-def test_the_bare_example_starts_answers_and_stops(tmp_path):
-    port = free_port()
+def _bare_env(*, tmp_path, port: int) -> dict:
+    """The environment of examples/bare-anvil/run.sh: its own VAR_DIR, port and store prefix."""
     env = child_env(
         {"VAR_DIR": str(tmp_path / "var"), "PORT": str(port), "ANVIL_STORE_PREFIX": f"t-{uuid.uuid4().hex[:8]}:"}
     )
+    # The example's gunicorn keeps its own metrics folder, not the test process's.
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+def test_the_bare_example_starts_answers_and_stops(tmp_path):
+    port = free_port()
+    env = _bare_env(tmp_path=tmp_path, port=port)
     started = _script(BARE, "start", env)
     try:
         assert started.returncode == 0, started.stdout + started.stderr

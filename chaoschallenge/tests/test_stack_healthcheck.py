@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from common.testing import BASE_DIR, child_env, free_port
+from common.testing import BASE_DIR, child_env, free_port, process_stop
 
 SCRIPT = BASE_DIR / "scripts" / "healthcheck.py"
 
@@ -63,10 +63,5 @@ def test_the_worker_is_healthy_once_a_real_worker_answers_its_ping(tmp_path):
         else:
             pytest.fail("the worker never answered: " + (tmp_path / "worker.log").read_text()[-2000:])
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=5)
+        process_stop(worker, timeout_s=20)
         log.close()

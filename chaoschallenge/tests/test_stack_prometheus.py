@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from chaoschallenge.tests.stack import PROMETHEUS_DIR, binary_require
-from common.testing import free_port, gunicorn_server, wait_for_http
+from common.testing import free_port, gunicorn_server, process_stop, wait_for_http
 from loadtest.scrape_targets import scrape_target_add
 
 
@@ -130,11 +130,6 @@ def test_a_real_prometheus_scrapes_a_real_anvil_and_a_participant_target(tmp_pat
             raise
         finally:
             stop_traffic.set()
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            process_stop(process)
             if sender.is_alive():
                 sender.join(timeout=10)
