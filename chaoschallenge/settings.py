@@ -72,6 +72,8 @@ else:
     MIDDLEWARE = [
         "django_prometheus.middleware.PrometheusBeforeMiddleware",
         "django.middleware.security.SecurityMiddleware",
+        # The tracker's ingest API (API_SHORTCUT_PREFIXES) skips everything below.
+        "common.middleware.ApiShortcutMiddleware",
         # gunicorn serves no static files; WhiteNoise does, from the finders
         # while DEBUG is on and from collectstatic's STATIC_ROOT otherwise.
         "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -315,6 +317,15 @@ TRACKER_MAX_BODY_BYTES = env_int("TRACKER_MAX_BODY_BYTES", 10_000_000, minimum=1
 # round trip before it would double its latency. A connection broken by a
 # database restart fails one request and is then discarded by Django.
 DATABASES["tracker"]["CONN_HEALTH_CHECKS"] = False
+if DATABASES["tracker"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django turns psycopg's prepared statements off (for transaction-mode
+    # poolers); the ingest INSERT asks for one explicitly (tracker.services)
+    # and needs them on. Django's own queries bind client-side and are never
+    # prepared either way.
+    DATABASES["tracker"]["OPTIONS"].setdefault("prepare_threshold", 5)
+# The tracker API authenticates by its own key and uses no session, user or
+# CSRF token: it skips the browser middleware (common.middleware).
+API_SHORTCUT_PREFIXES = ["/tracker/api/"] if ENABLE_LOCAL_TRACKER else []
 if ENABLE_LOCAL_TRACKER:
     CELERY_BEAT_SCHEDULE["tracker-recording-tick"] = {
         "task": "tracker.tasks.recording_tick_task",

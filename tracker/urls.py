@@ -22,6 +22,10 @@ register_converter(TargetKeyConverter, "target_key")
 app_name = "tracker"
 
 urlpatterns = [
+    # The API first: its single-run ingest is the busiest path.
+    path("api/track", api.track, name="api-track"),
+    path("api/runs/batch", api.runs_batch, name="api-runs-batch"),
+    path("api/track/<str:user_id>", api.user_runs, name="api-user-runs"),
     path("", views.index, name="index"),
     path("targets/<target_key:target_key>/", views.target, name="target"),
     path("targets/<target_key:target_key>/baseline", views.baseline_pin, name="baseline-pin"),
@@ -29,7 +33,4 @@ urlpatterns = [
     path("compare/", views.compare, name="compare"),
     path("recordings/start", views.recording_start, name="recording-start"),
     path("recordings/<int:recording_pk>/stop", views.recording_stop, name="recording-stop"),
-    path("api/track", api.track, name="api-track"),
-    path("api/runs/batch", api.runs_batch, name="api-runs-batch"),
-    path("api/track/<str:user_id>", api.user_runs, name="api-user-runs"),
 ]

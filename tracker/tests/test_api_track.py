@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connections
 from django.test import override_settings
 
 from tracker.models import TrackedRun
@@ -383,3 +383,15 @@ def test_odd_paths_and_queries_are_4xx_not_500(client):
     assert client.post("/tracker/recordings/start", {"target_url": "http://127.0.0.1:8080",
                                                      "interval_s": "99999999"}).status_code == 400
     assert client.post("/tracker/recordings/start", {"target_url": "http://127.0.0.1:8080/a\x00"}).status_code == 400
+
+
+def test_on_postgresql_the_single_insert_is_prepared_once_per_connection(client):
+    connection = connections["tracker"]
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    ids = {post_json(client, TRACK, client_payload()).json()["id"] for _ in range(3)}
+    assert len(ids) == 3 and runs().filter(pk__in=ids).count() == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                       ['INSERT INTO "tracker_trackedrun"%'])
+        assert cursor.fetchone()[0] == 1
