@@ -26,6 +26,8 @@ RUN_DETAIL_FIELDS = (
     "session_id",
 )
 PERCENTILE_FIELDS = ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms")
+_KNOWN_TOP = frozenset(TOP_FIELDS + OPTIONAL_TOP_FIELDS)
+_KNOWN_DETAILS = frozenset(RUN_DETAIL_FIELDS + PERCENTILE_FIELDS)
 
 
 class PayloadError(ValueError):
@@ -43,6 +45,9 @@ def text_problem(value: str) -> str | None:
     """Why a string cannot be stored as text (NUL characters, lone surrogates), or None."""
     if "\x00" in value:
         return "must not contain NUL characters"
+    if value.isascii():
+        # Nearly every string a client sends; only non-ASCII text can hold a surrogate.
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -101,12 +106,13 @@ def _number(data: dict, key: str, path: str, *, minimum: float = 0.0, maximum: f
     if value is None and not required:
         return None
     # bool is an int subclass: true must not pass as 1.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PayloadError(path, "must be a number")
-    try:
-        value = float(value)
-    except OverflowError:
-        raise PayloadError(path, "is too large") from None
+    if type(value) is not float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PayloadError(path, "must be a number")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise PayloadError(path, "is too large") from None
     if not math.isfinite(value):
         raise PayloadError(path, "must be a finite number")
     if value < minimum:
@@ -220,10 +226,8 @@ def payload_validate(*, payload: object, path: str = "") -> dict[str, Any]:
     for name in PERCENTILE_FIELDS:
         fields[name] = _number(details, name, f"{d}{name}", required=False)
 
-    known_top = set(TOP_FIELDS) | set(OPTIONAL_TOP_FIELDS)
-    fields["extra"] = {key: value for key, value in payload.items() if key not in known_top}
-    known_details = set(RUN_DETAIL_FIELDS) | set(PERCENTILE_FIELDS)
-    fields["run_details_extra"] = {key: value for key, value in details.items() if key not in known_details}
+    fields["extra"] = {key: value for key, value in payload.items() if key not in _KNOWN_TOP}
+    fields["run_details_extra"] = {key: value for key, value in details.items() if key not in _KNOWN_DETAILS}
     for prefix, extra in ((p, fields["extra"]), (d, fields["run_details_extra"])):
         for key, value in extra.items():
             problem = text_problem(key)

@@ -188,17 +188,20 @@ def _runs_insert_many(*, rows: list[dict[str, Any]]) -> list[int]:
         return _runs_insert_values(connection=connection, rows=rows)
     ops = connection.ops
     table = TrackedRun._meta.db_table
-    json_columns = {field.attname for field in _INSERT_FIELDS if field.get_internal_type() == "JSONField"}
     columns = ", ".join(ops.quote_name(column) for column in ["id", *(f.column for f in _INSERT_FIELDS)])
     names = [field.attname for field in _INSERT_FIELDS]
+    # Positions in a COPY row (the id first) of the JSON columns, which COPY takes as JSON text.
+    json_positions = [1 + i for i, field in enumerate(_INSERT_FIELDS) if field.get_internal_type() == "JSONField"]
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
                        [table, len(rows)])
         ids = sorted(row[0] for row in cursor.fetchall())
         with cursor.cursor.copy(f"COPY {ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
             for pk, fields in zip(ids, rows, strict=True):
-                copy.write_row([pk, *(json.dumps(fields[name]) if name in json_columns else fields[name]
-                                      for name in names)])
+                row = [pk, *map(fields.__getitem__, names)]
+                for position in json_positions:
+                    row[position] = json.dumps(row[position])
+                copy.write_row(row)
     return ids
 
 
