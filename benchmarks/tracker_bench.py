@@ -12,17 +12,18 @@ DEBUG off, ENABLE_LOCAL_TRACKER=true. Then, on the same machine:
 
 * seeds ``--runs`` runs of one user and one target through the batch API
   (several sessions and commits, percentiles included);
-* ``wrk -t1 -c16`` on single ``POST /tracker/api/track`` (each request a new run);
-* ``wrk -t1 -c4`` on ``POST /tracker/api/runs/batch`` with 200 runs per request,
-  reported in runs per second;
 * ``GET /tracker/api/track/<userId>`` for that user (first, bounded page),
   ``wrk -t1 -c1`` as the original was measured, and ``-c16``;
 * the target page of that target: median time of one request at a time
   (the "server time" goal), plus ``wrk -t1 -c4``;
-* right before the single POSTs, as the ceiling of the framework on this
-  machine at that moment, a bare Django JSON view (benchmarks/bare_django.py)
-  under the same gunicorn settings, so that the figures can be read on a busy
-  machine too.
+* ``--rounds`` alternating rounds (default 3) of: a bare Django JSON view
+  (benchmarks/bare_django.py) under the same gunicorn settings, the ceiling of
+  the framework on this machine at that moment; ``wrk -t1 -c16`` on single
+  ``POST /tracker/api/track`` (each request a new run); ``wrk -t1 -c4`` on
+  ``POST /tracker/api/runs/batch`` with 200 runs per request, reported in runs
+  per second. Each round prints its own ratios and the CPU time gunicorn's
+  workers and PostgreSQL spent per request, the steadiest figure on a shared
+  machine; the summary gives the medians.
 
 Reference on a 2-core machine: the original tracker (Node + PostgreSQL) stored
 ~3,000 single POSTs/s (wrk -t1 -c16, p50 5 ms) and served one user's 10,000
@@ -47,6 +48,8 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import psutil
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -212,7 +215,28 @@ def backend_env(backend: str, folder: Path) -> dict:
     return {key: value for key, value in {**os.environ, **env}.items() if key not in {"REDIS_URL", "CELERY_BROKER_URL"}}
 
 
-def bench_backend(backend: str, *, duration: int, runs: int, folder: Path, bare_url: str) -> dict:
+def measured_cpu(run, *, server: subprocess.Popen) -> dict:
+    """``run()``'s wrk result plus the CPU time gunicorn's workers and PostgreSQL spent meanwhile, in ms per request."""
+
+    def cpu_s() -> dict[str, float]:
+        spent = {"gunicorn": 0.0, "postgres": 0.0}
+        workers = psutil.Process(server.pid).children()
+        backends = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
+        for key, processes in (("gunicorn", workers), ("postgres", backends)):
+            for process in processes:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = process.cpu_times()
+                    spent[key] += times.user + times.system
+        return spent
+
+    before, started = cpu_s(), time.monotonic()
+    result = run()
+    after, requests = cpu_s(), result["rps"] * (time.monotonic() - started)
+    result["cpu_ms"] = {key: 1000 * (after[key] - before[key]) / requests for key in after}
+    return result
+
+
+def bench_backend(backend: str, *, duration: int, runs: int, rounds: int, folder: Path, bare_url: str) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     env = backend_env(backend, folder)
     for args in (["migrate", "-v0"], ["migrate", "--database", "tracker", "-v0"]):
@@ -224,7 +248,7 @@ def bench_backend(backend: str, *, duration: int, runs: int, folder: Path, bare_
         [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "chaoschallenge/gunicorn_conf.py", "--bind", f"127.0.0.1:{port}",
          "chaoschallenge.wsgi"], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    results: dict = {"backend": backend}
+    results: dict = {"backend": backend, "rounds": []}
     try:
         wait_for_http(f"{base}/healthz", process=server, timeout_s=30)
         started = time.perf_counter()
@@ -248,13 +272,19 @@ def bench_backend(backend: str, *, duration: int, runs: int, folder: Path, bare_
                                     session="wrk", commit=None, rng=rng))
         batch = json.dumps([payload(user="load", target=POST_TARGET, when=datetime(2026, 6, 1, tzinfo=UTC),
                                     session="wrk-batch", commit=None, rng=rng) for _ in range(BATCH_SIZE)])
-        # The ceiling right before, on the machine as loaded as it is now.
-        results["bare_wrk_c16"] = wrk(bare_url, connections=16, duration=duration)
-        results["post_wrk_c16"] = wrk(f"{base}/tracker/api/track", connections=16, duration=duration,
-                                      script=lua_post(folder / "single.lua", body=single))
-        results["batch_wrk_c4"] = wrk(f"{base}/tracker/api/runs/batch", connections=4, duration=duration,
-                                      script=lua_post(folder / "batch.lua", body=batch))
-        results["batch_runs_per_s"] = results["batch_wrk_c4"]["rps"] * BATCH_SIZE
+        single_lua = lua_post(folder / "single.lua", body=single)
+        batch_lua = lua_post(folder / "batch.lua", body=batch)
+        wrk(f"{base}/tracker/api/track", connections=16, duration=2, script=single_lua)  # warm-up
+        # Alternating rounds, each with the bare view as the ceiling of that
+        # moment: a burst of other work spoils one round, not the comparison.
+        for _ in range(rounds):
+            results["rounds"].append({
+                "bare": wrk(bare_url, connections=16, duration=duration),
+                "single": measured_cpu(lambda: wrk(f"{base}/tracker/api/track", connections=16,
+                                                   duration=duration, script=single_lua), server=server),
+                "batch": measured_cpu(lambda: wrk(f"{base}/tracker/api/runs/batch", connections=4,
+                                                  duration=duration, script=batch_lua), server=server),
+            })
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -267,17 +297,27 @@ def report(results: list[dict], *, runs: int) -> None:
     for r in results:
         name = {"pg": "PostgreSQL", "pg-async": "PostgreSQL, tracker with synchronous_commit=off",
                 "sqlite": "SQLite (embedded)"}[r["backend"]]
-        post, batch, bare = r["post_wrk_c16"], r["batch_wrk_c4"], r["bare_wrk_c16"]
         print(f"== {name}")
         print(f"  seeding {runs} runs through the batch API: {r['seed_s']:.1f} s ({runs / r['seed_s']:,.0f} runs/s)")
-        print(f"  single POST  -c16: {post['rps']:8,.0f} req/s  p50 {post['p50_ms']:.1f} ms  p99 {post['p99_ms']:.1f} ms"
-              f"  non-2xx {post['non_2xx']}  ({post['rps'] / ORIGINAL_POST_RPS:.2f}x the original's ~3,000/s"
-              f", {post['rps'] / bare['rps']:.2f}x the bare view)")
-        print(f"  (bare Django JSON view just before, same gunicorn settings -c16: {bare['rps']:,.0f} req/s"
-              f"  p50 {bare['p50_ms']:.1f} ms)")
-        print(f"  batch POST   -c4 : {batch['rps']:8,.1f} req/s x {BATCH_SIZE} = {r['batch_runs_per_s']:,.0f} runs/s"
-              f"  p50 {batch['p50_ms']:.1f} ms  non-2xx {batch['non_2xx']}"
-              f"  ({r['batch_runs_per_s'] / post['rps']:.1f}x single POSTs)")
+        for number, one in enumerate(r["rounds"], 1):
+            bare, post, batch = one["bare"], one["single"], one["batch"]
+            runs_per_s = batch["rps"] * BATCH_SIZE
+            print(f"  round {number}: bare view {bare['rps']:,.0f} req/s | single POST {post['rps']:,.0f} req/s"
+                  f" p50 {post['p50_ms']:.1f} ms p99 {post['p99_ms']:.1f} ms ({post['rps'] / bare['rps']:.2f}x bare),"
+                  f" CPU/request gunicorn {post['cpu_ms']['gunicorn']:.2f} ms + PostgreSQL"
+                  f" {post['cpu_ms']['postgres']:.2f} ms | batch {runs_per_s:,.0f} runs/s"
+                  f" ({runs_per_s / post['rps']:.1f}x single), CPU/run {batch['cpu_ms']['gunicorn'] / BATCH_SIZE:.3f}"
+                  f" + {batch['cpu_ms']['postgres'] / BATCH_SIZE:.3f} ms"
+                  f"  non-2xx {post['non_2xx'] + batch['non_2xx']}")
+        median = statistics.median
+        post_rps = median(one["single"]["rps"] for one in r["rounds"])
+        batch_runs = median(one["batch"]["rps"] * BATCH_SIZE for one in r["rounds"])
+        print(f"  median of {len(r['rounds'])} rounds: single POST -c16 {post_rps:,.0f} req/s"
+              f" ({post_rps / ORIGINAL_POST_RPS:.2f}x the original's ~3,000/s,"
+              f" {median(one['single']['rps'] / one['bare']['rps'] for one in r['rounds']):.2f}x the bare view);"
+              f" batch -c4 {batch_runs:,.0f} runs/s"
+              f" ({median(one['batch']['rps'] * BATCH_SIZE / one['single']['rps'] for one in r['rounds']):.1f}x"
+              " single POSTs)")
         for label, key in (("grouped GET  -c1 ", "get_wrk_c1"), ("grouped GET  -c16", "get_wrk_c16")):
             g = r[key]
             print(f"  {label}: {g['rps']:8,.1f} req/s  p50 {g['p50_ms']:.1f} ms  p99 {g['p99_ms']:.1f} ms"
@@ -293,6 +333,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of bare view, single POSTs, batches")
     parser.add_argument("--backends", default="pg,pg-async,sqlite", help="any of pg, pg-async, sqlite")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -302,7 +343,7 @@ def main() -> None:
     try:
         with bare_django(folder=folder / "bare") as bare_url:
             for backend in args.backends.split(","):
-                results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs,
+                results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs, rounds=args.rounds,
                                              folder=folder / backend.strip(), bare_url=bare_url))
     finally:
         report(results, runs=args.runs)
