@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -149,12 +150,24 @@ def _timestamp(data: dict, path: str) -> datetime:
         raise PayloadError(path, f"{raw[:40]!r} is out of range") from None
 
 
-def _url(data: dict, path: str) -> str:
-    value = _string(data, "target_url", path, max_length=2000)
-    parts = urlsplit(value.strip())
+@lru_cache(maxsize=1024)
+def _target(value: str) -> tuple[str, str] | str:
+    """``(url, target key)`` for an http(s) URL, else why not. Cached: a client's runs repeat one target."""
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PayloadError(path, "must be an http:// or https:// URL")
-    return value.strip()
+        return "must be an http:// or https:// URL"
+    return url, target_key_for(url)
+
+
+def _url(data: dict, path: str) -> tuple[str, str]:
+    target = _target(_string(data, "target_url", path, max_length=2000))
+    if isinstance(target, str):
+        raise PayloadError(path, target)
+    return target
 
 
 def payload_validate(*, payload: object, path: str = "") -> dict[str, Any]:
@@ -194,8 +207,7 @@ def payload_validate(*, payload: object, path: str = "") -> dict[str, Any]:
     d = f"{p}runDetails."
     if not isinstance(details, dict):
         raise PayloadError(f"{p}runDetails", "must be an object")
-    fields["target_url"] = _url(details, f"{d}target_url")
-    fields["target_key"] = target_key_for(fields["target_url"])
+    fields["target_url"], fields["target_key"] = _url(details, f"{d}target_url")
     fields["request_count"] = _count(details, "request_count", f"{d}request_count")
     method = _string(details, "method", f"{d}method", max_length=10)
     if method not in METHODS:

@@ -200,7 +200,8 @@ def _runs_insert_many(*, rows: list[dict[str, Any]]) -> list[int]:
             for pk, fields in zip(ids, rows, strict=True):
                 row = [pk, *map(fields.__getitem__, names)]
                 for position in json_positions:
-                    row[position] = json.dumps(row[position])
+                    # Most runs carry no extra fields: no encoder for the empty object.
+                    row[position] = "{}" if row[position] == {} else json.dumps(row[position])
                 copy.write_row(row)
     return ids
 

@@ -126,6 +126,8 @@ MISTYPED = [
     ("runDetails", None, "runDetails"),
     ("runDetails.target_url", "ftp://example.org", "runDetails.target_url"),
     ("runDetails.target_url", "not a url", "runDetails.target_url"),
+    ("runDetails.target_url", "http://[::1", "runDetails.target_url"),
+    ("runDetails.target_url", "http://[not-an-address]/", "runDetails.target_url"),
     ("runDetails.request_count", 10.5, "runDetails.request_count"),
     ("runDetails.request_count", -1, "runDetails.request_count"),
     ("runDetails.method", "PUT", "runDetails.method"),
