@@ -21,9 +21,11 @@ DEBUG off, ENABLE_LOCAL_TRACKER=true. Then, on the same machine:
   the framework on this machine at that moment; ``wrk -t1 -c16`` on single
   ``POST /tracker/api/track`` (each request a new run); ``wrk -t1 -c4`` on
   ``POST /tracker/api/runs/batch`` with 200 runs per request, reported in runs
-  per second. Each round prints its own ratios and the CPU time gunicorn's
-  workers and PostgreSQL spent per request, the steadiest figure on a shared
-  machine; the summary gives the medians.
+  per second. On PostgreSQL each round also measures the floor: the same
+  INSERT from a plain WSGI callable with no Django (benchmarks/bare_ingest.py)
+  under the same gunicorn settings. Each round prints its own ratios and the
+  CPU time gunicorn's workers and PostgreSQL spent per request, the steadiest
+  figure on a shared machine; the summary gives the medians.
 
 Reference on a 2-core machine: the original tracker (Node + PostgreSQL) stored
 ~3,000 single POSTs/s (wrk -t1 -c16, p50 5 ms) and served one user's 10,000
@@ -161,21 +163,21 @@ def walk_all_pages(url: str) -> tuple[float, int]:
 
 
 @contextlib.contextmanager
-def bare_django(*, folder: Path):
-    """The framework's ceiling: one bare Django JSON view under the same gunicorn settings; yields its URL."""
+def plain_app(module: str, *, folder: Path, env: dict | None = None):
+    """``module:application`` under the platform's gunicorn settings, outside Django's settings; yields its base URL."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = {**os.environ, "VAR_DIR": str(folder), "PYTHONPATH": str(BASE_DIR)}
+    env = {**os.environ, "VAR_DIR": str(folder), "PYTHONPATH": str(BASE_DIR), **(env or {})}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    with open(folder / "bare.log", "wb") as log:
+    with open(folder / "gunicorn.log", "wb") as log:
         server = subprocess.Popen(
             [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "chaoschallenge/gunicorn_conf.py", "--bind",
-             f"127.0.0.1:{port}", "benchmarks.bare_django:application"], cwd=BASE_DIR, env=env, stdout=log,
+             f"127.0.0.1:{port}", f"{module}:application"], cwd=BASE_DIR, env=env, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process=server, timeout_s=30)
-        yield f"http://127.0.0.1:{port}/api/sample-urls"
+        yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -281,16 +283,24 @@ def bench_backend(backend: str, *, duration: int, runs: int, rounds: int, folder
         single_lua = lua_post(folder / "single.lua", body=single)
         batch_lua = lua_post(folder / "batch.lua", body=batch)
         wrk(f"{base}/tracker/api/track", connections=16, duration=2, script=single_lua)  # warm-up
-        # Alternating rounds, each with the bare view as the ceiling of that
-        # moment: a burst of other work spoils one round, not the comparison.
-        for _ in range(rounds):
-            results["rounds"].append({
-                "bare": wrk(bare_url, connections=16, duration=duration),
-                "single": measured_cpu(lambda: wrk(f"{base}/tracker/api/track", connections=16,
-                                                   duration=duration, script=single_lua), server=server),
-                "batch": measured_cpu(lambda: wrk(f"{base}/tracker/api/runs/batch", connections=4,
-                                                  duration=duration, script=batch_lua), server=server),
-            })
+        with contextlib.ExitStack() as stack:
+            floor_base = None
+            if backend != "sqlite":
+                # The same INSERT from a plain WSGI callable: what is left without Django.
+                floor_base = stack.enter_context(plain_app(
+                    "benchmarks.bare_ingest", folder=folder / "floor",
+                    env={"BARE_INGEST_DATABASE_URL": env["TRACKER_DATABASE_URL"]}))
+            # Alternating rounds, each with the bare view as the ceiling of that
+            # moment: a burst of other work spoils one round, not the comparison.
+            for _ in range(rounds):
+                one = {"bare": wrk(bare_url, connections=16, duration=duration)}
+                if floor_base:
+                    one["floor"] = wrk(f"{floor_base}/track", connections=16, duration=duration, script=single_lua)
+                one["single"] = measured_cpu(lambda: wrk(f"{base}/tracker/api/track", connections=16,
+                                                         duration=duration, script=single_lua), server=server)
+                one["batch"] = measured_cpu(lambda: wrk(f"{base}/tracker/api/runs/batch", connections=4,
+                                                        duration=duration, script=batch_lua), server=server)
+                results["rounds"].append(one)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
@@ -308,7 +318,8 @@ def report(results: list[dict], *, runs: int) -> None:
         for number, one in enumerate(r["rounds"], 1):
             bare, post, batch = one["bare"], one["single"], one["batch"]
             runs_per_s = batch["rps"] * BATCH_SIZE
-            print(f"  round {number}: bare view {bare['rps']:,.0f} req/s | single POST {post['rps']:,.0f} req/s"
+            floor = f" | plain WSGI + INSERT {one['floor']['rps']:,.0f} req/s" if "floor" in one else ""
+            print(f"  round {number}: bare view {bare['rps']:,.0f} req/s{floor} | single POST {post['rps']:,.0f} req/s"
                   f" p50 {post['p50_ms']:.1f} ms p99 {post['p99_ms']:.1f} ms ({post['rps'] / bare['rps']:.2f}x bare),"
                   f" CPU/request gunicorn {post['cpu_ms']['gunicorn']:.2f} ms + PostgreSQL"
                   f" {post['cpu_ms']['postgres']:.2f} ms | batch {runs_per_s:,.0f} runs/s"
@@ -324,6 +335,11 @@ def report(results: list[dict], *, runs: int) -> None:
               f" batch -c4 {batch_runs:,.0f} runs/s"
               f" ({median(one['batch']['rps'] * BATCH_SIZE / one['single']['rps'] for one in r['rounds']):.1f}x"
               " single POSTs)")
+        if "floor" in r["rounds"][0]:
+            floor_rps = median(one["floor"]["rps"] for one in r["rounds"])
+            print(f"  median plain WSGI + the same INSERT, no Django: {floor_rps:,.0f} req/s"
+                  f" ({floor_rps / ORIGINAL_POST_RPS:.2f}x the original's ~3,000/s; the tracker reaches"
+                  f" {median(one['single']['rps'] / one['floor']['rps'] for one in r['rounds']):.2f}x of it)")
         for label, key in (("grouped GET  -c1 ", "get_wrk_c1"), ("grouped GET  -c16", "get_wrk_c16")):
             g = r[key]
             print(f"  {label}: {g['rps']:8,.1f} req/s  p50 {g['p50_ms']:.1f} ms  p99 {g['p99_ms']:.1f} ms"
@@ -347,7 +363,8 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
     results = []
     try:
-        with bare_django(folder=folder / "bare") as bare_url:
+        with plain_app("benchmarks.bare_django", folder=folder / "bare") as bare_base:
+            bare_url = f"{bare_base}/api/sample-urls"
             for backend in args.backends.split(","):
                 results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs, rounds=args.rounds,
                                              folder=folder / backend.strip(), bare_url=bare_url))
