@@ -27,6 +27,7 @@ RUN_DETAIL_FIELDS = (
     "session_id",
 )
 PERCENTILE_FIELDS = ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms")
+_MISSING = object()
 _KNOWN_TOP = frozenset(TOP_FIELDS + OPTIONAL_TOP_FIELDS)
 _KNOWN_DETAILS = frozenset(RUN_DETAIL_FIELDS + PERCENTILE_FIELDS)
 
@@ -80,9 +81,9 @@ def _json_check(value: object, path: str, *, depth: int = 0) -> None:
 
 def _string(data: dict, key: str, path: str, *, max_length: int, allow_empty: bool = False,
             nullable: bool = False) -> str | None:
-    if key not in data:
+    value = data.get(key, _MISSING)
+    if value is _MISSING:
         raise PayloadError(path, "is required")
-    value = data[key]
     if value is None and nullable:
         return None
     if not isinstance(value, str):
@@ -99,11 +100,11 @@ def _string(data: dict, key: str, path: str, *, max_length: int, allow_empty: bo
 
 def _number(data: dict, key: str, path: str, *, minimum: float = 0.0, maximum: float | None = None,
             required: bool = True) -> float | None:
-    if key not in data:
+    value = data.get(key, _MISSING)
+    if value is _MISSING:
         if required:
             raise PayloadError(path, "is required")
         return None
-    value = data[key]
     if value is None and not required:
         return None
     # bool is an int subclass: true must not pass as 1.
@@ -124,6 +125,10 @@ def _number(data: dict, key: str, path: str, *, minimum: float = 0.0, maximum: f
 
 
 def _count(data: dict, key: str, path: str) -> int:
+    raw = data.get(key)
+    if type(raw) is int and 0 <= raw <= 2**62:
+        # What clients send nearly always; everything else takes the checks below.
+        return raw
     value = _number(data, key, path)
     if not value.is_integer():
         raise PayloadError(path, "must be a whole number")
