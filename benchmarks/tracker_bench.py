@@ -187,7 +187,7 @@ def psql(sql: str) -> None:
     subprocess.run(["psql", f"{PG_URL}/postgres", "-q", "-c", sql], check=True, stdout=subprocess.DEVNULL)
 
 
-def backend_env(backend: str, folder: Path) -> dict:
+def backend_env(backend: str, folder: Path, *, db_name: str = DB_NAME, tree: Path = BASE_DIR) -> dict:
     env = {
         "ENABLE_LOCAL_TRACKER": "true",
         "DEBUG": "false",
@@ -197,14 +197,14 @@ def backend_env(backend: str, folder: Path) -> dict:
         "LOG_LEVEL": "WARNING",
         "VAR_DIR": str(folder / "var"),
         "DJANGO_SETTINGS_MODULE": "chaoschallenge.settings",
-        "PYTHONPATH": str(BASE_DIR),
+        "PYTHONPATH": str(tree),
     }
     if backend in ("pg", "pg-async"):
-        for name in (DB_NAME, f"{DB_NAME}_tr"):
+        for name in (db_name, f"{db_name}_tr"):
             psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             psql(f"CREATE DATABASE {name}")
-        env["DATABASE_URL"] = f"{PG_URL}/{DB_NAME}"
-        env["TRACKER_DATABASE_URL"] = f"{PG_URL}/{DB_NAME}_tr"
+        env["DATABASE_URL"] = f"{PG_URL}/{db_name}"
+        env["TRACKER_DATABASE_URL"] = f"{PG_URL}/{db_name}_tr"
         if backend == "pg-async":
             # The documented opt-in for a personal notebook: commits do not
             # wait for the WAL flush (a database crash may lose the last
@@ -244,21 +244,34 @@ def measured_cpu(run, *, server: subprocess.Popen) -> dict:
     return result
 
 
-def bench_backend(backend: str, *, duration: int, runs: int, rounds: int, folder: Path, bare_url: str) -> dict:
+@contextlib.contextmanager
+def platform(env: dict, *, tree: Path, folder: Path):
+    """The platform of checkout ``tree``, migrated and served as documented; yields ``(server, base URL)``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for args in (["migrate", "-v0"], ["migrate", "--database", "tracker", "-v0"]):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=tree, env=env, check=True)
+    port = free_port()
+    with open(folder / "gunicorn.log", "wb") as log:
+        server = subprocess.Popen(
+            [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "chaoschallenge/gunicorn_conf.py", "--bind",
+             f"127.0.0.1:{port}", "chaoschallenge.wsgi"], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=server, timeout_s=30)
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def bench_backend(backend: str, *, duration: int, runs: int, rounds: int, folder: Path, bare_url: str,
+                  compare: Path | None) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     env = backend_env(backend, folder)
-    for args in (["migrate", "-v0"], ["migrate", "--database", "tracker", "-v0"]):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = open(folder / f"gunicorn-{backend}.log", "wb")
-    server = subprocess.Popen(
-        [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "chaoschallenge/gunicorn_conf.py", "--bind", f"127.0.0.1:{port}",
-         "chaoschallenge.wsgi"], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
     results: dict = {"backend": backend, "rounds": []}
-    try:
-        wait_for_http(f"{base}/healthz", process=server, timeout_s=30)
+    with contextlib.ExitStack() as stack:
+        server, base = stack.enter_context(platform(env, tree=BASE_DIR, folder=folder / "platform"))
         started = time.perf_counter()
         seed(base=base, runs=runs)
         results["seed_s"] = time.perf_counter() - started
@@ -283,29 +296,37 @@ def bench_backend(backend: str, *, duration: int, runs: int, rounds: int, folder
         single_lua = lua_post(folder / "single.lua", body=single)
         batch_lua = lua_post(folder / "batch.lua", body=batch)
         wrk(f"{base}/tracker/api/track", connections=16, duration=2, script=single_lua)  # warm-up
-        with contextlib.ExitStack() as stack:
-            floor_base = None
-            if backend != "sqlite":
-                # The same INSERT from a plain WSGI callable: what is left without Django.
-                floor_base = stack.enter_context(plain_app(
-                    "benchmarks.bare_ingest", folder=folder / "floor",
-                    env={"BARE_INGEST_DATABASE_URL": env["TRACKER_DATABASE_URL"]}))
-            # Alternating rounds, each with the bare view as the ceiling of that
-            # moment: a burst of other work spoils one round, not the comparison.
-            for _ in range(rounds):
-                one = {"bare": wrk(bare_url, connections=16, duration=duration)}
-                if floor_base:
-                    one["floor"] = wrk(f"{floor_base}/track", connections=16, duration=duration, script=single_lua)
-                one["single"] = measured_cpu(lambda: wrk(f"{base}/tracker/api/track", connections=16,
-                                                         duration=duration, script=single_lua), server=server)
-                one["batch"] = measured_cpu(lambda: wrk(f"{base}/tracker/api/runs/batch", connections=4,
-                                                        duration=duration, script=batch_lua), server=server)
-                results["rounds"].append(one)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
-        log.close()
+        floor_base = None
+        if backend != "sqlite":
+            # The same INSERT from a plain WSGI callable: what is left without Django.
+            floor_base = stack.enter_context(plain_app(
+                "benchmarks.bare_ingest", folder=folder / "floor",
+                env={"BARE_INGEST_DATABASE_URL": env["TRACKER_DATABASE_URL"]}))
+        servers = {"": (server, base)}
+        if compare is not None:
+            # Another checkout (say, the previous commit), on databases of its own.
+            servers["compare "] = stack.enter_context(platform(
+                backend_env(backend, folder / "compare", db_name=f"{DB_NAME}_cmp", tree=compare), tree=compare,
+                folder=folder / "compare"))
+            wrk(f"{servers['compare '][1]}/tracker/api/track", connections=16, duration=2, script=single_lua)
+        # Alternating rounds, each with the bare view as the ceiling of that
+        # moment: a burst of other work spoils one round, not the comparison.
+        for _ in range(rounds):
+            one = {"bare": wrk(bare_url, connections=16, duration=duration)}
+            if floor_base:
+                one["floor"] = wrk(f"{floor_base}/track", connections=16, duration=duration, script=single_lua)
+            for prefix, (process, url) in servers.items():
+                one[f"{prefix}single"] = measured_cpu(lambda url=url: wrk(
+                    f"{url}/tracker/api/track", connections=16, duration=duration, script=single_lua), server=process)
+                one[f"{prefix}batch"] = measured_cpu(lambda url=url: wrk(
+                    f"{url}/tracker/api/runs/batch", connections=4, duration=duration, script=batch_lua),
+                    server=process)
+            results["rounds"].append(one)
     return results
+
+
+def median_of(rounds: list[dict], figure) -> float:
+    return statistics.median(figure(one) for one in rounds)
 
 
 def report(results: list[dict], *, runs: int) -> None:
@@ -326,6 +347,12 @@ def report(results: list[dict], *, runs: int) -> None:
                   f" ({runs_per_s / post['rps']:.1f}x single), CPU/run {batch['cpu_ms']['gunicorn'] / BATCH_SIZE:.3f}"
                   f" + {batch['cpu_ms']['postgres'] / BATCH_SIZE:.3f} ms"
                   f"  non-2xx {post['non_2xx'] + batch['non_2xx']}")
+            if "compare single" in one:
+                other, other_batch = one["compare single"], one["compare batch"]
+                print(f"           --compare checkout: single POST {other['rps']:,.0f} req/s, CPU/request gunicorn"
+                      f" {other['cpu_ms']['gunicorn']:.2f} ms + PostgreSQL {other['cpu_ms']['postgres']:.2f} ms"
+                      f" | batch {other_batch['rps'] * BATCH_SIZE:,.0f} runs/s"
+                      f"  non-2xx {other['non_2xx'] + other_batch['non_2xx']}")
         median = statistics.median
         post_rps = median(one["single"]["rps"] for one in r["rounds"])
         batch_runs = median(one["batch"]["rps"] * BATCH_SIZE for one in r["rounds"])
@@ -335,6 +362,14 @@ def report(results: list[dict], *, runs: int) -> None:
               f" batch -c4 {batch_runs:,.0f} runs/s"
               f" ({median(one['batch']['rps'] * BATCH_SIZE / one['single']['rps'] for one in r['rounds']):.1f}x"
               " single POSTs)")
+        if "compare single" in r["rounds"][0]:
+            rounds = r["rounds"]
+            single = median_of(rounds, lambda one: one["single"]["rps"] / one["compare single"]["rps"])
+            cpu = median_of(rounds, lambda one: sum(one["single"]["cpu_ms"].values())
+                            / sum(one["compare single"]["cpu_ms"].values()))
+            batches = median_of(rounds, lambda one: one["batch"]["rps"] / one["compare batch"]["rps"])
+            print("  this checkout against --compare, medians of the per-round ratios: single POSTs"
+                  f" {single:.2f}x, CPU per request {cpu:.2f}x, batches {batches:.2f}x")
         if "floor" in r["rounds"][0]:
             floor_rps = median(one["floor"]["rps"] for one in r["rounds"])
             print(f"  median plain WSGI + the same INSERT, no Django: {floor_rps:,.0f} req/s"
@@ -356,6 +391,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of bare view, single POSTs, batches")
+    parser.add_argument("--compare", type=Path, metavar="CHECKOUT",
+                        help="another checkout of this repository (e.g. `git worktree add ../before HEAD~3`) whose "
+                             "ingest is measured in the same rounds, with this .venv")
     parser.add_argument("--backends", default="pg,pg-async,sqlite", help="any of pg, pg-async, sqlite")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -366,7 +404,7 @@ def main() -> None:
         with plain_app("benchmarks.bare_django", folder=folder / "bare") as bare_base:
             bare_url = f"{bare_base}/api/sample-urls"
             for backend in args.backends.split(","):
-                results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs, rounds=args.rounds,
+                results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs, rounds=args.rounds, compare=args.compare.resolve() if args.compare else None,
                                              folder=folder / backend.strip(), bare_url=bare_url))
     finally:
         report(results, runs=args.runs)
