@@ -19,12 +19,12 @@ class ApiShortcutMiddleware:
     user, messages, frame options, per-view metrics) serves browsers and the
     admin. An API that authenticates every request by its own key and answers
     JSON needs none of it, and for the tracker's single-run ingest it was about
-    30% of the CPU time Django spent on a request (docs/benchmarks.md). So views under
-    these prefixes must not use ``request.session``, ``request.user`` or
-    messages. Without a session there is no ambient credential to forge, so
-    CSRF protection has nothing to guard; still, an unsafe request (POST, …)
-    takes the short way only to a view marked ``csrf_exempt``, and the full
-    stack, CSRF check included, for any other view.
+    30% of the CPU time Django spent on a request (docs/benchmarks.md). So
+    views under these prefixes must not use ``request.session``,
+    ``request.user`` or messages. Without a session there is no ambient
+    credential to forge, so CSRF protection has nothing to guard; still, an
+    unsafe request (POST, …) takes the short way only to a view marked
+    ``csrf_exempt``, and the full stack, CSRF check included, to any other.
 
     What sits above still applies: request metrics, security headers, and the
     conversion of exceptions into error responses.
