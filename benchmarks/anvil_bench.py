@@ -20,9 +20,9 @@ requests/s, p50 and p99 with ratios to the bare view. Needs ``wrk``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -34,7 +34,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from common.testing import child_env, free_port, wait_for_http  # noqa: E402
+from benchmarks.wrk import lua_post, wrk  # noqa: E402
+from common.testing import free_port, gunicorn_server  # noqa: E402
 
 POST_SLUGS = ["us-constitution", "bill-of-rights", "apache-license", "gettysburg-address", "shakespeare-sonnets"]
 
@@ -48,50 +49,69 @@ class Result:
     errors: str
 
 
-def start(wsgi: str, *, port: int, workers: int, worker_class: str, var_dir: Path, log: Path) -> subprocess.Popen:
-    env = child_env(
-        {
-            "VAR_DIR": str(var_dir),
-            "ANVIL_PORT": str(port),
-            "DEBUG": "false",
-            "SECRET_KEY": "benchmark-only-secret",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "WEB_WORKERS": str(workers),
-            # The same worker class for both servers: the anvil's default.
-            "ANVIL_WORKER_CLASS": worker_class,
-            "WEB_WORKER_CLASS": worker_class,
-            "PROMETHEUS_MULTIPROC_DIR": str(var_dir / f"prom-{port}"),
-        }
-    )
-    Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True)
-    cmd = [
-        str(BASE_DIR / ".venv" / "bin" / "gunicorn"),
-        "-c",
-        str(BASE_DIR / "chaoschallenge" / "gunicorn_conf.py"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        wsgi,
+def server_env(*, port: int, worker_class: str, var_dir: Path) -> dict:
+    return {
+        "VAR_DIR": str(var_dir),
+        "ANVIL_PORT": str(port),
+        "DEBUG": "false",
+        "SECRET_KEY": "benchmark-only-secret",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # The same worker class for both servers: the anvil's default.
+        "ANVIL_WORKER_CLASS": worker_class,
+        "WEB_WORKER_CLASS": worker_class,
+    }
+
+
+def measure(name: str, url: str, *, duration: int, connections: int, script: Path | None = None) -> Result:
+    figures = wrk(url, connections=connections, duration=duration, script=script)
+    problems = [f"Non-2xx or 3xx responses: {figures['non_2xx']}"] if figures["non_2xx"] else []
+    problems += [figures["socket_errors"]] if figures["socket_errors"] else []
+    return Result(name, figures["rps"], figures["p50_ms"], figures["p99_ms"], "; ".join(problems) or "none")
+
+
+def _measure_rounds(args: argparse.Namespace, *, bare: str, anvil: str, var_dir: Path) -> list[Result] | None:
+    """The medians of ``args.rounds`` alternating rounds, or None when url-anvil's POST does not work."""
+    body = json.dumps({"urls": [f"{anvil}/corpus/{slug}" for slug in POST_SLUGS]})
+    script = lua_post(var_dir / "post.lua", body=body)
+    check = subprocess.run(["curl", "-s", "-XPOST", "-H", "Content-Type: application/json", "-d", body, f"{anvil}/api/test"],
+                           capture_output=True, text=True)
+    if '"content_hash"' not in check.stdout:
+        print(f"POST /api/test does not work: {check.stdout or check.stderr}", file=sys.stderr)
+        return None
+
+    load = os.getloadavg()
+    print(f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.workers} gunicorn workers ({args.worker_class}), "
+          f"{os.cpu_count()} CPUs, load average before: {load[0]:.2f}")
+    warm = max(2, args.duration // 5)
+    measure("warm-up", f"{bare}/api/sample-urls", duration=warm, connections=args.connections)
+    measure("warm-up", f"{anvil}/api/sample-urls", duration=warm, connections=args.connections)
+    measure("warm-up", f"{anvil}/api/test", duration=warm, connections=args.connections, script=script)
+    # Rounds alternate the three measurements, and the median of each is
+    # reported, so that a burst of other work on the machine skews one
+    # figure of one round rather than the comparison.
+    rounds: list[list[Result]] = []
+    for number in range(1, args.rounds + 1):
+        round_results = [
+            measure("bare Django GET /api/sample-urls", f"{bare}/api/sample-urls",
+                    duration=args.duration, connections=args.connections),
+            measure("url-anvil GET /api/sample-urls", f"{anvil}/api/sample-urls",
+                    duration=args.duration, connections=args.connections),
+            measure("url-anvil POST /api/test (5 URLs)", f"{anvil}/api/test",
+                    duration=args.duration, connections=args.connections, script=script),
+        ]
+        rounds.append(round_results)
+        figures = ", ".join(f"{r.rps:.0f} req/s (p99 {r.p99_ms:.0f} ms)" for r in round_results)
+        print(f"round {number} (bare, anvil GET, anvil POST): {figures}", flush=True)
+    return [
+        Result(
+            name=rounds[0][index].name,
+            rps=statistics.median(r[index].rps for r in rounds),
+            p50_ms=statistics.median(r[index].p50_ms for r in rounds),
+            p99_ms=statistics.median(r[index].p99_ms for r in rounds),
+            errors="; ".join(sorted({r[index].errors for r in rounds})),
+        )
+        for index in range(3)
     ]
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process, timeout_s=30)
-    return process
-
-
-def _ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def wrk(name: str, url: str, *, duration: int, connections: int, script: Path | None = None) -> Result:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
-    if script:
-        cmd += ["-s", str(script)]
-    output = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)", output, re.M)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)", output, re.M)
-    problems = [line.strip() for line in output.splitlines() if "Non-2xx" in line or "Socket errors" in line]
-    return Result(name, rps, _ms(*p50.groups()), _ms(*p99.groups()), "; ".join(problems) or "none")
 
 
 def main() -> int:
@@ -107,72 +127,19 @@ def main() -> int:
         return 2
 
     var_dir = Path(tempfile.mkdtemp(prefix="anvil-bench-"))
-    bare_port, anvil_port = free_port(), free_port()
-    processes = []
     try:
-        processes.append(
-            start("benchmarks.bare_django:application", port=bare_port, workers=args.workers,
-                  worker_class=args.worker_class, var_dir=var_dir, log=var_dir / "bare.log")
-        )
-        processes.append(
-            start("chaoschallenge.wsgi_anvil", port=anvil_port, workers=args.workers,
-                  worker_class=args.worker_class, var_dir=var_dir, log=var_dir / "anvil.log")
-        )
-        anvil = f"http://127.0.0.1:{anvil_port}"
-        body = json.dumps({"urls": [f"{anvil}/corpus/{slug}" for slug in POST_SLUGS]})
-        script = var_dir / "post.lua"
-        script.write_text(
-            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = [[{body}]]\n"
-        )
-        check = subprocess.run(["curl", "-s", "-XPOST", "-H", "Content-Type: application/json", "-d", body, f"{anvil}/api/test"],
-                               capture_output=True, text=True)
-        if '"content_hash"' not in check.stdout:
-            print(f"POST /api/test does not work: {check.stdout or check.stderr}", file=sys.stderr)
-            return 1
-
-        load = os.getloadavg()
-        print(f"wrk -t1 -c{args.connections} -d{args.duration}s, {args.workers} gunicorn workers ({args.worker_class}), "
-              f"{os.cpu_count()} CPUs, load average before: {load[0]:.2f}")
-        warm = max(2, args.duration // 5)
-        wrk("warm-up", f"http://127.0.0.1:{bare_port}/api/sample-urls", duration=warm, connections=args.connections)
-        wrk("warm-up", f"{anvil}/api/sample-urls", duration=warm, connections=args.connections)
-        wrk("warm-up", f"{anvil}/api/test", duration=warm, connections=args.connections, script=script)
-        # Rounds alternate the three measurements, and the median of each is
-        # reported, so that a burst of other work on the machine skews one
-        # figure of one round rather than the comparison.
-        rounds: list[list[Result]] = []
-        for number in range(1, args.rounds + 1):
-            round_results = [
-                wrk("bare Django GET /api/sample-urls", f"http://127.0.0.1:{bare_port}/api/sample-urls",
-                    duration=args.duration, connections=args.connections),
-                wrk("url-anvil GET /api/sample-urls", f"{anvil}/api/sample-urls",
-                    duration=args.duration, connections=args.connections),
-                wrk("url-anvil POST /api/test (5 URLs)", f"{anvil}/api/test",
-                    duration=args.duration, connections=args.connections, script=script),
-            ]
-            rounds.append(round_results)
-            figures = ", ".join(f"{r.rps:.0f} req/s (p99 {r.p99_ms:.0f} ms)" for r in round_results)
-            print(f"round {number} (bare, anvil GET, anvil POST): {figures}", flush=True)
-        results = [
-            Result(
-                name=rounds[0][index].name,
-                rps=statistics.median(r[index].rps for r in rounds),
-                p50_ms=statistics.median(r[index].p50_ms for r in rounds),
-                p99_ms=statistics.median(r[index].p99_ms for r in rounds),
-                errors="; ".join(sorted({r[index].errors for r in rounds})),
-            )
-            for index in range(3)
-        ]
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for name, wsgi in (("bare", "benchmarks.bare_django:application"), ("anvil", "chaoschallenge.wsgi_anvil")):
+                port = free_port()
+                servers[name] = stack.enter_context(gunicorn_server(
+                    wsgi, tmp_path=var_dir, workers=args.workers, port=port,
+                    env=server_env(port=port, worker_class=args.worker_class, var_dir=var_dir)))
+            results = _measure_rounds(args, bare=servers["bare"].url, anvil=servers["anvil"].url, var_dir=var_dir)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
         shutil.rmtree(var_dir, ignore_errors=True)
+    if results is None:
+        return 1
 
     bare = results[0]
     print(f"median of {args.rounds} rounds:")

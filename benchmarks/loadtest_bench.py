@@ -23,7 +23,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -35,6 +34,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from benchmarks.wrk import wrk  # noqa: E402
 from common.testing import free_port, wait_for_http  # noqa: E402
 
 PYTHON = sys.executable
@@ -130,12 +130,10 @@ def locust_run(*, url: str, users: int, seconds: int, processes: int, work: Path
 
 
 def wrk_run(*, url: str, users: int, seconds: int) -> dict:
-    done = subprocess.run(["wrk", "-t2", f"-c{users}", f"-d{seconds}s", url + "/"], capture_output=True, text=True,
-                          timeout=seconds + 60)
-    match = re.search(r"Requests/sec:\s+([0-9.]+)", done.stdout)
-    if not match or "Non-2xx" in done.stdout:
-        raise RuntimeError(f"wrk said: {done.stdout}{done.stderr}")
-    return {"rps": float(match[1])}
+    result = wrk(url + "/", connections=users, duration=seconds, threads=2)
+    if result["non_2xx"]:
+        raise RuntimeError(f"wrk saw {result['non_2xx']} non-2xx answers")
+    return {"rps": result["rps"]}
 
 
 def main() -> int:

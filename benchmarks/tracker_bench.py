@@ -39,9 +39,7 @@ import contextlib
 import json
 import os
 import random
-import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -56,7 +54,8 @@ import psutil
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from common.testing import free_port, wait_for_http  # noqa: E402 - after sys.path
+from benchmarks.wrk import lua_post, wrk  # noqa: E402 - after sys.path
+from common.testing import gunicorn_server  # noqa: E402
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 DB_NAME = "chaos_tracker_bench"
@@ -112,34 +111,6 @@ def seed(*, base: str, runs: int) -> None:
         post(f"{base}/tracker/api/runs/batch", batch)
 
 
-def wrk(url: str, *, connections: int, duration: int, script: str | None = None) -> dict:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
-    if script:
-        cmd += ["-s", script]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket_errors = re.search(r"Socket errors:.*", out)
-
-    def ms(match) -> float:
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    return {"rps": rate, "p50_ms": ms(p50), "p99_ms": ms(p99), "non_2xx": int(errors.group(1)) if errors else 0,
-            "socket_errors": socket_errors.group(0) if socket_errors else ""}
-
-
-def lua_post(path: Path, *, body: str) -> str:
-    path.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body)}\n"
-    )
-    return str(path)
-
-
 def one_at_a_time_ms(url: str, *, count: int) -> tuple[float, int]:
     times, size = [], 0
     for _ in range(count):
@@ -160,27 +131,6 @@ def walk_all_pages(url: str) -> tuple[float, int]:
         pages += 1
         next_url = url.split("/tracker/")[0] + link.split(">")[0].lstrip("<") if link else None
     return (time.perf_counter() - started) * 1000, pages
-
-
-@contextlib.contextmanager
-def plain_app(module: str, *, folder: Path, env: dict | None = None):
-    """``module:application`` under the platform's gunicorn settings, outside Django's settings; yields its base URL."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {**os.environ, "VAR_DIR": str(folder), "PYTHONPATH": str(BASE_DIR), **(env or {})}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    with open(folder / "gunicorn.log", "wb") as log:
-        server = subprocess.Popen(
-            [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "chaoschallenge/gunicorn_conf.py", "--bind",
-             f"127.0.0.1:{port}", f"{module}:application"], cwd=BASE_DIR, env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=server, timeout_s=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
 
 
 def psql(sql: str) -> None:
@@ -213,8 +163,7 @@ def backend_env(backend: str, folder: Path, *, db_name: str = DB_NAME, tree: Pat
     else:
         env["DATABASE_URL"] = f"sqlite:///{folder / 'platform.sqlite3'}"
         env["TRACKER_DATABASE_URL"] = f"sqlite:///{folder / 'tracker.sqlite3'}"
-    # Never inherit a cache or broker from the caller's shell.
-    return {key: value for key, value in {**os.environ, **env}.items() if key not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+    return env
 
 
 def measured_cpu(run, *, server: subprocess.Popen) -> dict:
@@ -246,23 +195,12 @@ def measured_cpu(run, *, server: subprocess.Popen) -> dict:
 
 @contextlib.contextmanager
 def platform(env: dict, *, tree: Path, folder: Path):
-    """The platform of checkout ``tree``, migrated and served as documented; yields ``(server, base URL)``."""
+    """The platform of checkout ``tree``, migrated and served as documented; yields its ServerProcess."""
     folder.mkdir(parents=True, exist_ok=True)
     for args in (["migrate", "-v0"], ["migrate", "--database", "tracker", "-v0"]):
-        subprocess.run([sys.executable, "manage.py", *args], cwd=tree, env=env, check=True)
-    port = free_port()
-    with open(folder / "gunicorn.log", "wb") as log:
-        server = subprocess.Popen(
-            [str(BASE_DIR / ".venv/bin/gunicorn"), "-c", "chaoschallenge/gunicorn_conf.py", "--bind",
-             f"127.0.0.1:{port}", "chaoschallenge.wsgi"], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz", process=server, timeout_s=30)
-        yield server, f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        subprocess.run([sys.executable, "manage.py", *args], cwd=tree, env={**os.environ, **env}, check=True)
+    with gunicorn_server("chaoschallenge.wsgi", tmp_path=folder, env=env, cwd=tree) as server:
+        yield server
 
 
 def bench_backend(backend: str, *, duration: int, runs: int, rounds: int, folder: Path, bare_url: str,
@@ -271,7 +209,8 @@ def bench_backend(backend: str, *, duration: int, runs: int, rounds: int, folder
     env = backend_env(backend, folder)
     results: dict = {"backend": backend, "rounds": []}
     with contextlib.ExitStack() as stack:
-        server, base = stack.enter_context(platform(env, tree=BASE_DIR, folder=folder / "platform"))
+        server = stack.enter_context(platform(env, tree=BASE_DIR, folder=folder / "platform"))
+        base = server.url
         started = time.perf_counter()
         seed(base=base, runs=runs)
         results["seed_s"] = time.perf_counter() - started
@@ -299,28 +238,30 @@ def bench_backend(backend: str, *, duration: int, runs: int, rounds: int, folder
         floor_base = None
         if backend != "sqlite":
             # The same INSERT from a plain WSGI callable: what is left without Django.
-            floor_base = stack.enter_context(plain_app(
-                "benchmarks.bare_ingest", folder=folder / "floor",
-                env={"BARE_INGEST_DATABASE_URL": env["TRACKER_DATABASE_URL"]}))
-        servers = {"": (server, base)}
+            floor_base = stack.enter_context(gunicorn_server(
+                "benchmarks.bare_ingest:application", tmp_path=folder / "floor",
+                env={"BARE_INGEST_DATABASE_URL": env["TRACKER_DATABASE_URL"]})).url
+        servers = {"": server}
         if compare is not None:
             # Another checkout (say, the previous commit), on databases of its own.
             servers["compare "] = stack.enter_context(platform(
                 backend_env(backend, folder / "compare", db_name=f"{DB_NAME}_cmp", tree=compare), tree=compare,
                 folder=folder / "compare"))
-            wrk(f"{servers['compare '][1]}/tracker/api/track", connections=16, duration=2, script=single_lua)
+            wrk(f"{servers['compare '].url}/tracker/api/track", connections=16, duration=2, script=single_lua)
         # Alternating rounds, each with the bare view as the ceiling of that
         # moment: a burst of other work spoils one round, not the comparison.
         for _ in range(rounds):
             one = {"bare": wrk(bare_url, connections=16, duration=duration)}
             if floor_base:
                 one["floor"] = wrk(f"{floor_base}/track", connections=16, duration=duration, script=single_lua)
-            for prefix, (process, url) in servers.items():
+            for prefix, one_server in servers.items():
+                url = one_server.url
                 one[f"{prefix}single"] = measured_cpu(lambda url=url: wrk(
-                    f"{url}/tracker/api/track", connections=16, duration=duration, script=single_lua), server=process)
+                    f"{url}/tracker/api/track", connections=16, duration=duration, script=single_lua),
+                    server=one_server.process)
                 one[f"{prefix}batch"] = measured_cpu(lambda url=url: wrk(
                     f"{url}/tracker/api/runs/batch", connections=4, duration=duration, script=batch_lua),
-                    server=process)
+                    server=one_server.process)
             results["rounds"].append(one)
     return results
 
@@ -398,14 +339,19 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
+    # Never hand the servers a cache or broker from the caller's shell.
+    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
+        os.environ.pop(name, None)
+    compare = args.compare.resolve() if args.compare else None
     folder = Path(tempfile.mkdtemp(prefix="tracker-bench-"))
     results = []
     try:
-        with plain_app("benchmarks.bare_django", folder=folder / "bare") as bare_base:
-            bare_url = f"{bare_base}/api/sample-urls"
+        with gunicorn_server("benchmarks.bare_django:application", tmp_path=folder / "bare") as bare:
+            bare_url = f"{bare.url}/api/sample-urls"
             for backend in args.backends.split(","):
-                results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs, rounds=args.rounds, compare=args.compare.resolve() if args.compare else None,
-                                             folder=folder / backend.strip(), bare_url=bare_url))
+                results.append(bench_backend(backend.strip(), duration=args.duration, runs=args.runs,
+                                             rounds=args.rounds, compare=compare, folder=folder / backend.strip(),
+                                             bare_url=bare_url))
     finally:
         report(results, runs=args.runs)
         shutil.rmtree(folder, ignore_errors=True)

@@ -107,8 +107,13 @@ def gunicorn_server(
     extra_args: list[str] | None = None,
     port: int | None = None,
     health_path: str = "/healthz",
+    cwd: Path = BASE_DIR,
 ) -> Iterator[ServerProcess]:
-    """Start gunicorn with the project's config on a free port and stop it afterwards."""
+    """Start gunicorn with the project's config on a free port and stop it afterwards.
+
+    ``cwd`` is where gunicorn imports ``wsgi`` from: another checkout of the
+    project can be served with this one's config (benchmarks compare them).
+    """
     port = port or free_port()
     log_path = tmp_path / f"gunicorn-{port}.log"
     full_env = child_env(env)
@@ -126,7 +131,7 @@ def gunicorn_server(
         wsgi,
     ]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, cwd=BASE_DIR, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = ServerProcess(process=process, url=f"http://127.0.0.1:{port}", log_path=log_path, env=full_env)
     try:
         wait_for_http(server.url + health_path, process=process, timeout_s=30)
