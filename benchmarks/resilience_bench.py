@@ -126,6 +126,7 @@ def challenge_run(*, setup: Setup, slug: str, scale: float) -> Outcome:
     from leaderboard.scoring import run_score
     from leaderboard.selectors import run_scoring_input
     from loadtest.models import RunStatus
+    from loadtest.selectors import run_record
     from loadtest.services import run_create, run_execute
 
     challenge = Challenge.objects.get(slug=slug)
@@ -138,7 +139,7 @@ def challenge_run(*, setup: Setup, slug: str, scale: float) -> Outcome:
         return Outcome(
             setup.name, slug, run.status, 0.0, (None, None, None), run.total_requests, run.total_failures, run.error
         )
-    result = run_score(kind=challenge.scoring, run=run_scoring_input(run=run), threshold_pct=challenge.up_threshold_pct)
+    result = run_score(kind=challenge.scoring, run=run_scoring_input(run=run_record(run_id=run.id)), threshold_pct=challenge.up_threshold_pct)
     return Outcome(
         setup.name, slug, run.status, result.score, result.statistics, run.total_requests, run.total_failures, ""
     )

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from leaderboard import services
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
-from loadtest.profiles import ProfileError
+from leaderboard.services import ProfileError
 
 
 class ChallengeAdminForm(forms.ModelForm):

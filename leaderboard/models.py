@@ -110,6 +110,11 @@ class Submission(models.Model):
     # maintained by the scoring service so a leaderboard is one indexed scan.
     is_best = models.BooleanField(default=False, editable=False)
     error = models.TextField(blank=True)
+    # Runs started for it: a run lost with its worker is started again, a few times at most.
+    attempts = models.PositiveSmallIntegerField(default=1, editable=False)
+    # Failed through no fault of the participant (its runs were lost with their
+    # workers): it does not count against the daily limit.
+    platform_failure = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,4 +1,4 @@
-"""Reactions to the load-test engine's signals."""
+"""The competition listens to the engine: a submission's run started or ended; a challenge changed."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ from django.dispatch import receiver
 
 from leaderboard import services
 from leaderboard.models import Challenge
-from leaderboard.shared import version_bump
-from loadtest.models import LoadTestRun, RunStatus
-from loadtest.signals import run_finished
+from leaderboard.ranking_version import version_bump
+from loadtest.hooks import run_finished, run_started
 
 
-@receiver(run_finished, sender=LoadTestRun, dispatch_uid="leaderboard.run_finished")
-def submission_follow_run(sender: type[LoadTestRun], run: LoadTestRun, **_: object) -> None:
-    # A run that failed or was cancelled without its submission task noticing
-    # (a dead worker, found by the engine's stuck-run check) must not leave the
-    # submission "running" forever. Completed runs are scored by the task.
-    if run.origin == "submission" and run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
-        services.submission_finish_for_run(run=run)
+@receiver(run_started, dispatch_uid="leaderboard.run_started")
+def submission_follow_run_start(sender: type, run, **_: object) -> None:
+    if run.origin == services.RUN_ORIGIN:
+        services.submission_start(run_id=run.pk)
+
+
+@receiver(run_finished, dispatch_uid="leaderboard.run_finished")
+def submission_follow_run_end(sender: type, run, **_: object) -> None:
+    if run.origin == services.RUN_ORIGIN:
+        services.submission_finish(run_id=run.pk)
 
 
 @receiver([post_save, post_delete], sender=Challenge, dispatch_uid="leaderboard.challenge_changed")

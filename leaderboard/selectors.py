@@ -13,7 +13,7 @@ from django.db.models.functions import RowNumber
 from leaderboard.keys import api_key_matches, api_key_prefix
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
 from leaderboard.scoring import COLUMNS, Column, Fault, Probe, RunData, Second
-from loadtest.models import ChaosEvent, LoadTestRun, ProbeResult, RunSample
+from loadtest.selectors import RunRecord, run_progress
 
 
 def participant_by_key(*, key: str) -> Participant | None:
@@ -48,39 +48,22 @@ def profile_ramp_up_s(*, profile: dict) -> int:
     return math.ceil(users / spawn_rate)
 
 
-def run_scoring_input(*, run: LoadTestRun) -> RunData:
-    """The plain per-second record that ``leaderboard.scoring`` works on, in three queries."""
-    seconds = [
-        Second(
-            second=row["second"],
-            requests=row["requests"],
-            successes=row["successes"],
-            success_latency_sum_ms=row["success_latency_sum_ms"],
-            latency_histogram=row["latency_histogram"] or {},
-            instances=tuple(row["instances"] or ()),
-        )
-        for row in RunSample.objects.filter(run=run).order_by("second").values(
-            "second", "requests", "successes", "success_latency_sum_ms", "latency_histogram", "instances"
-        )
-    ]
-    probes = [
-        Probe(second=second, up=up, instance=instance)
-        for second, up, instance in ProbeResult.objects.filter(run=run)
-        .order_by("probed_at")
-        .values_list("second", "up", "instance")
-    ]
-    faults = []
-    for event in ChaosEvent.objects.filter(run=run).order_by("index"):
-        if event.applied_second is None:
-            continue  # never applied (e.g. the anvil refused it): nothing was induced
-        end = event.cleared_second if event.cleared_second is not None else event.applied_second + event.duration_s
-        faults.append(Fault(kind=event.kind, start_s=event.applied_second, end_s=end))
+def run_scoring_input(*, run: RunRecord) -> RunData:
+    """The plain per-second record that ``leaderboard.scoring`` works on, from the engine's record of the run.
+
+    Faults count as they were applied: one the anvil refused induced nothing.
+    """
     return RunData(
-        duration_s=int(run.profile.get("duration_s") or 0),
+        duration_s=run.duration_s,
         ramp_up_s=profile_ramp_up_s(profile=run.profile),
-        seconds=seconds,
-        probes=probes,
-        faults=faults,
+        seconds=[
+            Second(second=s.second, requests=s.requests, successes=s.successes,
+                   success_latency_sum_ms=s.success_latency_sum_ms, latency_histogram=s.latency_histogram,
+                   instances=s.instances)
+            for s in run.seconds
+        ],
+        probes=[Probe(second=p.second, up=p.up, instance=p.instance) for p in run.probes],
+        faults=[Fault(kind=f.kind, start_s=f.in_force[0], end_s=f.in_force[1]) for f in run.faults if f.in_force],
     )
 
 
@@ -216,24 +199,18 @@ class Progress:
 
 
 def submission_progress(*, submission: Submission, now: datetime) -> Progress:
-    profile = submission.run.profile if submission.run_id else submission.challenge.profile
-    duration = int((profile or {}).get("duration_s") or 0)
+    run = run_progress(run_id=submission.run_id) if submission.run_id else None
+    duration = run.duration_s if run else int((submission.challenge.profile or {}).get("duration_s") or 0)
     elapsed = (now - submission.started_at).total_seconds() if submission.started_at else None
-    latest = None
-    recorded = 0
-    if submission.run_id and submission.status == SubmissionStatus.RUNNING:
-        latest = (
-            RunSample.objects.filter(run_id=submission.run_id).order_by("-second").values("second", "rps", "latency_p95_ms").first()
-        )
-        recorded = latest["second"] + 1 if latest else 0
+    live = run is not None and submission.status == SubmissionStatus.RUNNING
     return Progress(
         status=submission.status,
         queue_position=submission_queue_position(submission=submission),
         elapsed_s=round(elapsed, 1) if elapsed is not None else None,
         duration_s=duration,
-        current_rps=latest["rps"] if latest else None,
-        current_p95_ms=latest["latency_p95_ms"] if latest else None,
-        seconds_recorded=recorded,
+        current_rps=run.current_rps if live else None,
+        current_p95_ms=run.current_p95_ms if live else None,
+        seconds_recorded=run.seconds_recorded if live else 0,
     )
 
 

@@ -14,17 +14,26 @@ from django.utils import timezone
 
 from leaderboard.keys import api_key_generate, api_key_hash
 from leaderboard.models import ACTIVE_STATUSES, Challenge, Participant, Submission, SubmissionStatus
+from leaderboard.ranking_version import version_bump
 from leaderboard.scoring import run_score
 from leaderboard.selectors import run_scoring_input
-from leaderboard.shared import version_bump
-from loadtest.models import LoadTestRun, RunStatus
-from loadtest.profiles import ProfileError, chaos_plan_validate, profile_validate
-from loadtest.services import run_cancel, run_create, run_execute, run_time_limits
-from loadtest.targets import TargetNotAllowed, target_url_validate
+from loadtest.selectors import EndReason, RunRecord, RunStatus, run_record
+from loadtest.services import (
+    ProfileError,
+    TargetNotAllowed,
+    run_cancel,
+    run_config_validate,
+    run_create,
+    run_enqueue,
+    run_retry,
+    target_url_validate,
+)
 
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_MAX = 100
+# The engine's ``origin`` of a submission's runs: its announcements for these are ours.
+RUN_ORIGIN = "submission"
 
 
 # --- errors the API turns into 4xx -------------------------------------------
@@ -97,9 +106,15 @@ def participant_key_rotate(*, participant: Participant) -> str:
 
 def challenge_config_validate(*, profile: object, chaos_plan: object) -> tuple[dict, list[dict]]:
     """The challenge's profile and plan normalized by the engine's validators (raises ProfileError)."""
-    normalized = profile_validate(profile=profile)
-    plan = chaos_plan_validate(plan=chaos_plan, duration_s=normalized["duration_s"])
-    return normalized, plan
+    return run_config_validate(profile=profile, chaos_plan=chaos_plan)
+
+
+def challenge_profile_source(slug: str) -> tuple[dict, list] | None:
+    """The engine's ``challenge`` profile source (``run_loadtest --challenge SLUG``)."""
+    challenge = Challenge.objects.filter(slug=slug).first()
+    if challenge is None:
+        return None
+    return dict(challenge.profile), list(challenge.chaos_plan or [])
 
 
 # --- submissions -------------------------------------------------------------
@@ -163,7 +178,9 @@ def submission_create(
     if Submission.objects.filter(participant=participant, status__in=ACTIVE_STATUSES).exists():
         raise SubmissionLimitReached("you already have a submission queued or running; wait for it or cancel it")
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    used = Submission.objects.filter(participant=participant, challenge=challenge, created_at__gte=day_start).count()
+    used = Submission.objects.filter(
+        participant=participant, challenge=challenge, created_at__gte=day_start, platform_failure=False
+    ).count()
     if used >= challenge.daily_limit:
         retry = int((_next_utc_midnight(now) - now).total_seconds()) + 1
         raise SubmissionLimitReached(
@@ -188,115 +205,94 @@ def submission_create(
 
 
 def _submission_insert(*, participant: Participant, challenge: Challenge, target_url: str, idempotency_key: str) -> Submission:
-    """Inside a transaction: the run, the submission, and the task once both are committed."""
+    """Inside a transaction: the run, the submission, and the run enqueued once both are committed."""
     run = run_create(
-        target_url=target_url, profile=challenge.profile, chaos_plan=challenge.chaos_plan, origin="submission"
+        target_url=target_url, profile=challenge.profile, chaos_plan=challenge.chaos_plan, origin=RUN_ORIGIN,
+        owner=str(participant.id),
     )
     submission = Submission.objects.create(
         participant=participant,
         challenge=challenge,
         target_url=target_url,
         idempotency_key=idempotency_key,
-        run=run,
+        run_id=run.pk,
     )
-    submission_enqueue(submission_id=submission.id)
+    run_enqueue(run_id=run.pk)
     return submission
 
 
-def submission_enqueue(*, submission_id: int) -> None:
-    # tasks.py imports this module; importing it here avoids the cycle.
-    from leaderboard.tasks import submission_run_task
+def submission_cancel(*, submission: Submission) -> bool:
+    """Ask a queued or running submission to stop; False when it has already finished.
 
-    profile = Submission.objects.filter(id=submission_id).values_list("run__profile", flat=True).first()
-    soft, hard = run_time_limits(duration_s=int((profile or {}).get("duration_s") or 0))
-    queue = settings.LOADTEST_QUEUE
-    transaction.on_commit(
-        lambda: submission_run_task.apply_async(
-            args=[submission_id], queue=queue, soft_time_limit=soft + 30, time_limit=hard + 30
-        )
-    )
-
-
-def submission_cancel(*, submission: Submission, now: datetime | None = None) -> bool:
-    """Ask a queued or running submission to stop; False when it has already finished."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        # A queued submission ends here and now; its task will find it no longer queued.
-        cancelled = Submission.objects.filter(id=submission.id, status=SubmissionStatus.QUEUED).update(
-            status=SubmissionStatus.CANCELLED, finished_at=now, error="cancelled before it started"
-        )
-        running = Submission.objects.filter(id=submission.id, status=SubmissionStatus.RUNNING).exists()
-        if (cancelled or running) and submission.run_id:
-            # A running one ends when the engine stops the run and the task records it.
-            run_cancel(run_id=submission.run_id)
-    submission.refresh_from_db()
-    return bool(cancelled or running)
-
-
-def submission_execute(*, submission_id: int) -> Submission | None:
-    """The worker's job: claim a queued submission, run its load test, then score it.
-
-    Safe to run twice: the claim is a conditional UPDATE, and a submission that
-    is not queued any more (cancelled, or taken by another worker) is left alone.
+    The engine cancels the run (a queued one at once, a running one within a
+    second) and announces its end; ``submission_finish`` records it. A queued
+    one is finished here too, so that the answer already says so (the
+    announcement then finds it finished).
     """
-    now = timezone.now()
-    claimed = Submission.objects.filter(id=submission_id, status=SubmissionStatus.QUEUED).update(
-        status=SubmissionStatus.RUNNING, started_at=now
-    )
-    if not claimed:
-        logger.info("submission %s is not queued any more; nothing to do", submission_id)
-        return None
-    submission = Submission.objects.get(id=submission_id)
-    if submission.run_id is None:
-        return submission_finish(submission_id=submission_id, run=None)
-    try:
-        run = run_execute(run_id=submission.run_id)
-    except Exception as exc:
-        # Recorded on the submission, then re-raised for the worker's log.
-        _submission_mark(
-            submission_id=submission_id, status=SubmissionStatus.FAILED,
-            error=f"the load test stopped with an error: {exc}", now=timezone.now(),
+    cancelled = submission.is_active and submission.run_id is not None and run_cancel(run_id=submission.run_id)
+    if cancelled:
+        submission_finish(run_id=submission.run_id)
+    submission.refresh_from_db()
+    return bool(cancelled)
+
+
+def submission_start(*, run_id: int, now: datetime | None = None) -> bool:
+    """The engine started a submission's run: queued → running."""
+    return bool(
+        Submission.objects.filter(run_id=run_id, status=SubmissionStatus.QUEUED).update(
+            status=SubmissionStatus.RUNNING, started_at=now or timezone.now()
         )
-        raise
-    return submission_finish(submission_id=submission_id, run=run)
+    )
 
 
 @dataclass(frozen=True)
 class _Outcome:
     status: str
     error: str = ""
+    platform_failure: bool = False
 
 
-def _outcome(run: LoadTestRun | None) -> _Outcome:
-    if run is None:
-        return _Outcome(SubmissionStatus.FAILED, "the submission has no load-test run")
+def _outcome(run: RunRecord) -> _Outcome:
     if run.status == RunStatus.COMPLETED:
         return _Outcome(SubmissionStatus.SCORED)
     if run.status == RunStatus.CANCELLED:
-        return _Outcome(SubmissionStatus.CANCELLED, "cancelled while running")
+        return _Outcome(SubmissionStatus.CANCELLED, run.error if run.started_at is None else "cancelled while running")
+    if run.end_reason == EndReason.WORKER_LOST:
+        return _Outcome(SubmissionStatus.FAILED, f"{run.error}; it was tried {LOST_RUN_ATTEMPTS_TEXT}",
+                        platform_failure=True)
     if run.status == RunStatus.FAILED:
         return _Outcome(SubmissionStatus.FAILED, run.error or "the load test failed")
     return _Outcome(SubmissionStatus.FAILED, f"the load test ended in status {run.status!r}")
 
 
-def submission_finish(*, submission_id: int, run: LoadTestRun | None, now: datetime | None = None) -> Submission:
-    """Record a finished run on its submission: scored (with statistics) or failed/cancelled with the reason.
+LOST_RUN_ATTEMPTS_TEXT = "again as often as allowed; this submission does not count against your daily limit"
 
+
+def submission_finish(*, run_id: int, now: datetime | None = None) -> Submission | None:
+    """The one place a submission ends: the engine announced that its run has finished.
+
+    Completed: scored (with statistics, and the best submission refreshed).
+    Lost with its worker: started again with a new run, at most
+    ``LOADTEST_LOST_RUN_RETRIES`` times; after that failed without counting
+    against the daily limit. Otherwise failed or cancelled with the reason.
     Scoring and the status change commit together; a submission already
-    finished is returned unchanged, so the task and the ``run_finished``
-    signal may both call this.
+    finished, or no longer on this run, is returned unchanged, so a repeated
+    announcement does nothing.
     """
     now = now or timezone.now()
+    submission_id = Submission.objects.filter(run_id=run_id).values_list("id", flat=True).first()
+    if submission_id is None:
+        return None
+    run = run_record(run_id=run_id)
+    if run is None or not run.is_finished:
+        return Submission.objects.get(id=submission_id)
     outcome = _outcome(run)
     result = None
     if outcome.status == SubmissionStatus.SCORED:
-        submission = Submission.objects.select_related("challenge").get(id=submission_id)
+        challenge = Challenge.objects.get(submissions__id=submission_id)
         try:
-            result = run_score(
-                kind=submission.challenge.scoring,
-                run=run_scoring_input(run=run),
-                threshold_pct=submission.challenge.up_threshold_pct,
-            )
+            result = run_score(kind=challenge.scoring, run=run_scoring_input(run=run),
+                               threshold_pct=challenge.up_threshold_pct)
         except Exception as exc:
             # Recorded, then re-raised so the failure is also visible in the worker's log.
             _submission_mark(submission_id=submission_id, status=SubmissionStatus.FAILED, error=f"scoring failed: {exc}", now=now)
@@ -304,12 +300,15 @@ def submission_finish(*, submission_id: int, run: LoadTestRun | None, now: datet
 
     with transaction.atomic():
         submission = Submission.objects.select_for_update().select_related("challenge").get(id=submission_id)
-        if submission.status not in ACTIVE_STATUSES:
+        if submission.status not in ACTIVE_STATUSES or submission.run_id != run_id:
             return submission
+        if outcome.platform_failure and submission.attempts <= settings.LOADTEST_LOST_RUN_RETRIES:
+            return _submission_retry(submission=submission, run=run)
         submission.status = outcome.status
         submission.error = outcome.error
+        submission.platform_failure = outcome.platform_failure
         submission.finished_at = now
-        fields = ["status", "error", "finished_at"]
+        fields = ["status", "error", "platform_failure", "finished_at"]
         if result is not None:
             submission.statistic_1, submission.statistic_2, submission.statistic_3 = result.statistics
             submission.score = result.score
@@ -319,6 +318,20 @@ def submission_finish(*, submission_id: int, run: LoadTestRun | None, now: datet
         if result is not None:
             submission_best_refresh(participant_id=submission.participant_id, challenge_id=submission.challenge_id)
             submission.refresh_from_db(fields=["is_best"])
+    return submission
+
+
+def _submission_retry(*, submission: Submission, run: RunRecord) -> Submission:
+    """Inside the finishing transaction: a new run for a submission whose run died with its worker."""
+    fresh = run_retry(run_id=run.id)
+    submission.run_id = fresh.pk
+    submission.attempts += 1
+    submission.status = SubmissionStatus.QUEUED
+    submission.started_at = None
+    submission.error = f"attempt {submission.attempts - 1} was lost ({run.error}); started again"
+    submission.save(update_fields=["run", "attempts", "status", "started_at", "error"])
+    logger.warning("submission %s: run %s lost with its worker, started again as run %s", submission.id, run.id,
+                   fresh.pk)
     return submission
 
 
@@ -370,48 +383,11 @@ def submission_rerun(*, submission: Submission) -> Submission:
         ) from None
 
 
-def submission_finish_for_run(*, run: LoadTestRun) -> Submission | None:
-    """Finish the submission of a run that ended without its task (e.g. marked failed as stuck)."""
-    submission_id = Submission.objects.filter(run=run, status__in=ACTIVE_STATUSES).values_list("id", flat=True).first()
-    if submission_id is None:
-        return None
-    return submission_finish(submission_id=submission_id, run=run)
-
-
-def submissions_fail_stuck(*, now: datetime) -> int:
-    """Finish submissions whose task is gone, so that nothing stays queued or running forever.
-
-    * running, but its run never left "queued" within the start-up grace: the
-      worker died between claiming the submission and starting the run;
-    * queued or running while its run has already ended (e.g. the engine's
-      stuck-run check failed it while the signal could not be delivered).
-    A run that ended completed is scored as the task would have.
-    """
-    grace = timedelta(seconds=settings.LOADTEST_START_GRACE_S + 60)
-    finished = 0
-    never_started = Submission.objects.filter(
-        status=SubmissionStatus.RUNNING, started_at__lt=now - grace, run__status=RunStatus.QUEUED
-    ).values_list("id", "run_id")
-    for submission_id, run_id in never_started:
-        run_cancel(run_id=run_id)
-        finished += _submission_mark(
-            submission_id=submission_id, status=SubmissionStatus.FAILED,
-            error="the worker stopped before the load test started; please submit again", now=now,
-        )
-    orphans = Submission.objects.filter(
-        status__in=ACTIVE_STATUSES, run__status__in=[RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED],
-        run__finished_at__lt=now - timedelta(seconds=60),
-    ).select_related("run")
-    for submission in orphans:
-        submission_finish(submission_id=submission.id, run=submission.run, now=now)
-        finished += 1
-    return finished
-
-
 __all__ = [
     "IdempotencyConflict",
     "ProfileError",
     "SubmissionError",
     "SubmissionInvalid",
     "SubmissionLimitReached",
+    "TargetNotAllowed",
 ]

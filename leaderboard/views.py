@@ -9,10 +9,11 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from leaderboard import charts, selectors
+from leaderboard.answer_cache import AnswerCache
 from leaderboard.models import Participant, Submission, SubmissionStatus
+from leaderboard.ranking_version import version_get
 from leaderboard.scoring import COLUMNS, SCORE_LABELS, Column, value_format
-from leaderboard.shared import AnswerCache, version_get
-from loadtest.models import ChaosEvent, RunSample
+from loadtest.selectors import run_record
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def participant_view(request: HttpRequest, username: str) -> HttpResponse:
 
 
 def _submission(submission_id: int) -> Submission:
-    return get_object_or_404(Submission.objects.select_related("challenge", "participant", "run"), id=submission_id)
+    return get_object_or_404(Submission.objects.select_related("challenge", "participant"), id=submission_id)
 
 
 def _progress_context(submission: Submission) -> dict:
@@ -161,26 +162,18 @@ def submission_view(request: HttpRequest, submission_id: int) -> HttpResponse:
         "score_label": SCORE_LABELS[submission.challenge.scoring],
         "extras": _extras(submission),
     }
-    run = submission.run
-    if run is not None and not submission.is_active:
-        seconds = list(RunSample.objects.filter(run=run).order_by("second").values_list("second", "rps", "latency_p95_ms"))
-        events = list(ChaosEvent.objects.filter(run=run).order_by("index"))
-        faults = [
-            (
-                e.kind,
-                e.applied_second if e.applied_second is not None else e.at_s,
-                e.cleared_second if e.cleared_second is not None else (e.applied_second or e.at_s) + e.duration_s,
-            )
-            for e in events
-        ]
+    run = run_record(run_id=submission.run_id) if submission.run_id and not submission.is_active else None
+    if run is not None:
+        # Faults as the score counted them: when they were really in force;
+        # one that was never applied is listed below but not drawn.
         context["chart"] = charts.run_chart(
-            duration_s=int((run.profile or {}).get("duration_s") or 0),
-            seconds=seconds,
+            duration_s=run.duration_s,
+            seconds=[(s.second, s.rps, s.latency_p95_ms) for s in run.seconds],
             down_seconds=(submission.details or {}).get("down_seconds", []),
-            faults=faults,
-            ramp_up_s=selectors.profile_ramp_up_s(profile=run.profile or {}),
+            faults=[(f.kind, *f.in_force) for f in run.faults if f.in_force],
+            ramp_up_s=selectors.profile_ramp_up_s(profile=run.profile),
         )
-        context["events"] = events
+        context["events"] = run.faults
     return render(request, "leaderboard/submission.html", context)
 
 

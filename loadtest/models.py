@@ -16,23 +16,45 @@ class RunStatus(models.TextChoices):
 FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
+class EndReason(models.TextChoices):
+    """Why a run that did not complete ended, where its users act on the difference."""
+
+    CANCELLED = "cancelled", "Cancelled on request"
+    WORKER_LOST = "worker_lost", "Its worker died"
+    TIMEOUT = "timeout", "Exceeded its time limit"
+    ERROR = "error", "Failed"
+
+
 class LoadTestRun(models.Model):
     target_url = models.URLField(max_length=500)
     # Snapshots: editing a challenge later must not change what a past run did.
     profile = models.JSONField()
     chaos_plan = models.JSONField(default=list, blank=True)
     processes = models.PositiveSmallIntegerField(default=1)
+    # Who asked for the run, so that its users can tell theirs apart when the
+    # engine announces its end: the origin, the owner in the origin's own terms
+    # (a participant, a tracker user) and the origin's reference (a recording).
     origin = models.CharField(max_length=20, default="cli", help_text="cli, submission, tracker, …")
+    owner = models.CharField(max_length=200, blank=True)
+    origin_ref = models.CharField(max_length=100, blank=True)
+    # A run started afresh in place of one whose worker died.
+    retry_of = models.OneToOneField("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retry")
 
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Past this instant a run still "running" has lost its worker.
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # Written by the orchestrator about once a second: a running run whose
+    # heartbeat has stopped lost its worker long before its deadline.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the run's users were told of its end; empty means "tell them again".
+    announced_at = models.DateTimeField(null=True, blank=True)
 
     # Totals over the whole run, computed from the raw data.
     total_requests = models.PositiveBigIntegerField(default=0)
@@ -48,7 +70,10 @@ class LoadTestRun(models.Model):
     generator = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status", "deadline_at"], name="loadtest_run_status_deadline")]
+        indexes = [
+            models.Index(fields=["status", "deadline_at"], name="loadtest_run_status_deadline"),
+            models.Index(fields=["status", "announced_at"], name="loadtest_run_unannounced"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(total_requests=models.F("total_successes") + models.F("total_failures")),

@@ -1,15 +1,187 @@
-"""Reads over a run's raw data: totals and window statistics from merged histograms.
+"""Reads of the load-test engine: one read of what a run did, totals, window statistics, progress.
 
-Percentiles over several seconds are never averaged from per-second
-percentiles; they come from the merged per-second histograms.
+``run_record`` is how the engine's users (scoring, pages, the tracker) see a
+run: the seconds, the probes and the faults *as applied*, in one call; none of
+them queries the engine's models. Percentiles over several seconds are never
+averaged from per-second percentiles; they come from the merged histograms.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
+
 from django.db.models import Max, Sum
 
 from common.histogram import histogram_merge, histogram_percentiles
-from loadtest.models import LoadTestRun, ProbeResult, RunSample
+from loadtest.models import FINISHED_STATUSES, ChaosEvent, EndReason, LoadTestRun, ProbeResult, RunSample, RunStatus
+from loadtest.tracker_client import run_payload_build
+
+__all__ = ["FINISHED_STATUSES", "EndReason", "RunStatus"]
+
+
+@dataclass(frozen=True)
+class SecondRecord:
+    """What the load users saw in one second (second 0 is the first)."""
+
+    second: int
+    requests: int
+    successes: int
+    failures: int
+    rps: float
+    latency_p95_ms: float | None
+    success_latency_sum_ms: float
+    latency_histogram: dict
+    instances: tuple[str, ...]
+    failures_by_kind: dict
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    second: int
+    up: bool
+    instance: str = ""
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """One event of the chaos plan: as planned, and as it was really applied and cleared."""
+
+    index: int
+    kind: str
+    planned_at_s: float
+    planned_duration_s: float
+    applied_s: float | None
+    cleared_s: float | None
+    error: str = ""
+    fault_id: str = ""
+
+    @property
+    def was_applied(self) -> bool:
+        return self.applied_s is not None
+
+    @property
+    def in_force(self) -> tuple[float, float] | None:
+        """(start, end) in seconds of the run while the fault was on; None if it never was."""
+        if self.applied_s is None:
+            return None
+        end = self.cleared_s if self.cleared_s is not None else self.applied_s + self.planned_duration_s
+        return self.applied_s, end
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    status: str
+    error: str
+    end_reason: str
+    target_url: str
+    origin: str
+    owner: str
+    origin_ref: str
+    profile: dict
+    processes: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime | None
+    totals: dict
+    generator: dict
+    seconds: list[SecondRecord] = field(default_factory=list)
+    probes: list[ProbeRecord] = field(default_factory=list)
+    faults: list[FaultRecord] = field(default_factory=list)
+    retry_of_id: int | None = None
+
+    @property
+    def duration_s(self) -> int:
+        return int(self.profile.get("duration_s") or 0)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+def run_record(*, run_id: int, with_seconds: bool = True) -> RunRecord | None:
+    """Everything a run did, in four queries (the run, its seconds, probes and chaos events)."""
+    run = LoadTestRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return None
+    seconds = []
+    probes = []
+    if with_seconds:
+        seconds = [
+            SecondRecord(
+                second=row["second"], requests=row["requests"], successes=row["successes"], failures=row["failures"],
+                rps=row["rps"], latency_p95_ms=row["latency_p95_ms"],
+                success_latency_sum_ms=row["success_latency_sum_ms"],
+                latency_histogram=row["latency_histogram"] or {}, instances=tuple(row["instances"] or ()),
+                failures_by_kind=row["failures_by_kind"] or {},
+            )
+            for row in RunSample.objects.filter(run_id=run_id).order_by("second").values(
+                "second", "requests", "successes", "failures", "rps", "latency_p95_ms", "success_latency_sum_ms",
+                "latency_histogram", "instances", "failures_by_kind",
+            )
+        ]
+        probes = [
+            ProbeRecord(second=second, up=up, instance=instance)
+            for second, up, instance in ProbeResult.objects.filter(run_id=run_id)
+            .order_by("probed_at")
+            .values_list("second", "up", "instance")
+        ]
+    faults = [
+        FaultRecord(index=event.index, kind=event.kind, planned_at_s=event.at_s, planned_duration_s=event.duration_s,
+                    applied_s=event.applied_second, cleared_s=event.cleared_second, error=event.error,
+                    fault_id=event.fault_id)
+        for event in ChaosEvent.objects.filter(run_id=run_id).order_by("index")
+    ]
+    return RunRecord(
+        id=run.pk, status=run.status, error=run.error, end_reason=run.end_reason, target_url=run.target_url,
+        origin=run.origin, owner=run.owner, origin_ref=run.origin_ref, profile=run.profile or {},
+        processes=run.processes, started_at=run.started_at, finished_at=run.finished_at,
+        created_at=run.created_at, totals=_totals_of(run), generator=run.generator or {},
+        seconds=seconds, probes=probes, faults=faults, retry_of_id=run.retry_of_id,
+    )
+
+
+def _totals_of(run: LoadTestRun) -> dict:
+    return {
+        "requests": run.total_requests,
+        "successes": run.total_successes,
+        "failures": run.total_failures,
+        "rps": run.rps,
+        "latency_avg_ms": run.latency_avg_ms,
+        "latency_p50_ms": run.latency_p50_ms,
+        "latency_p95_ms": run.latency_p95_ms,
+        "latency_p99_ms": run.latency_p99_ms,
+        "latency_max_ms": run.latency_max_ms,
+    }
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    status: str
+    seconds_recorded: int
+    current_rps: float | None
+    current_p95_ms: float | None
+    duration_s: int
+
+
+def run_progress(*, run_id: int) -> RunProgress | None:
+    """Where a run is now: its status and its latest recorded second, in two small queries."""
+    run = LoadTestRun.objects.filter(pk=run_id).values("status", "profile").first()
+    if run is None:
+        return None
+    latest = None
+    if run["status"] == RunStatus.RUNNING:
+        latest = (
+            RunSample.objects.filter(run_id=run_id).order_by("-second").values("second", "rps", "latency_p95_ms").first()
+        )
+    return RunProgress(
+        status=run["status"],
+        seconds_recorded=latest["second"] + 1 if latest else 0,
+        current_rps=latest["rps"] if latest else None,
+        current_p95_ms=latest["latency_p95_ms"] if latest else None,
+        duration_s=int((run["profile"] or {}).get("duration_s") or 0),
+    )
 
 
 def _window_samples(*, run: LoadTestRun, start_s: int | None, end_s: int | None):
@@ -129,40 +301,36 @@ def run_sample_sums(*, run: LoadTestRun) -> dict:
 
 def run_summary(*, run: LoadTestRun) -> dict:
     """Everything worth printing or returning about a run, as plain JSON-able data."""
-    probes = run_probe_summary(run=run)
+    record = run_record(run_id=run.pk, with_seconds=False)
+    assert record is not None
     return {
-        "id": run.pk,
-        "status": run.status,
-        "error": run.error,
-        "target_url": run.target_url,
-        "origin": run.origin,
-        "processes": run.processes,
-        "profile": run.profile,
+        "id": record.id,
+        "status": record.status,
+        "error": record.error,
+        "end_reason": record.end_reason,
+        "target_url": record.target_url,
+        "origin": record.origin,
+        "processes": record.processes,
+        "profile": record.profile,
         "chaos_plan": run.chaos_plan,
-        "created_at": run.created_at.isoformat() if run.created_at else None,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "totals": {
-            "requests": run.total_requests,
-            "successes": run.total_successes,
-            "failures": run.total_failures,
-            "rps": run.rps,
-            "latency_avg_ms": run.latency_avg_ms,
-            "latency_p50_ms": run.latency_p50_ms,
-            "latency_p95_ms": run.latency_p95_ms,
-            "latency_p99_ms": run.latency_p99_ms,
-            "latency_max_ms": run.latency_max_ms,
-            "failures_by_kind": run_window_stats(run=run)["failures_by_kind"],
-        },
-        "probes": probes,
+        "created_at": record.created_at.isoformat() if record.created_at else None,
+        "started_at": record.started_at.isoformat() if record.started_at else None,
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "totals": {**record.totals, "failures_by_kind": run_window_stats(run=run)["failures_by_kind"]},
+        "probes": run_probe_summary(run=run),
         "chaos_events": [
             {
-                "index": event.index, "kind": event.kind, "at_s": event.at_s, "duration_s": event.duration_s,
-                "fault_id": event.fault_id, "applied_second": event.applied_second,
-                "cleared_second": event.cleared_second, "error": event.error,
+                "index": fault.index, "kind": fault.kind, "at_s": fault.planned_at_s,
+                "duration_s": fault.planned_duration_s, "fault_id": fault.fault_id, "applied_second": fault.applied_s,
+                "cleared_second": fault.cleared_s, "error": fault.error,
             }
-            for event in run.chaos_events.order_by("index")
+            for fault in record.faults
         ],
-        "generator": run.generator,
+        "generator": record.generator,
         "seconds": RunSample.objects.filter(run=run).count(),
     }
+
+
+def run_tracker_payload(*, run_id: int, session: str | None, user_id: str | None, commit: str | None = None) -> dict:
+    """A finished run as the tracker's schema-1.0 payload, as ``run_loadtest --track`` would send it."""
+    return run_payload_build(run=LoadTestRun.objects.get(pk=run_id), session=session, commit=commit, user_id=user_id)

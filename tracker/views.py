@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from common.validation import FieldError
 from tracker import history, selectors, services
 from tracker.api import client_is_local
 from tracker.charts import history_charts, session_colors
@@ -149,7 +150,9 @@ def baseline_pin(request: HttpRequest, target_key: str) -> HttpResponse:
     try:
         run_id = _int(request.POST.get("run_id"), "run_id")
         services.baseline_pin(target_key=target_key, run_id=run_id)
-    except (ValueError, services.TrackerError) as exc:
+    except FieldError as exc:
+        return _refuse(request, 400, exc.message)
+    except ValueError as exc:
         return _refuse(request, 400, str(exc))
     messages.success(request, f"Run #{run_id} is now the baseline.")
     return redirect(reverse("tracker:target", args=[target_key]))
@@ -174,7 +177,7 @@ def recording_start(request: HttpRequest) -> HttpResponse:
             target_url=request.POST.get("target_url", ""),
             interval_s=int(raw_interval) if raw_interval else None,
         )
-    except services.TrackerError as exc:
+    except FieldError as exc:
         return _refuse(request, 400, exc.message)
     messages.success(request, f"Recording {session.session_id} started: a load test every {session.interval_s} s.")
     return redirect(reverse("tracker:target", args=[target_key_for(session.target_url)]))

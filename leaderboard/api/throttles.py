@@ -3,7 +3,7 @@
 DRF's ``SimpleRateThrottle`` keeps a list of every request's timestamp in one
 cache entry and rewrites it on each request, which grows with the rate; one
 atomic counter per window is enough here and costs the same at any rate (a
-single Redis round trip, see ``leaderboard.shared``). Rates come from
+single Redis round trip, see ``leaderboard.ranking_version``). Rates come from
 ``settings.LEADERBOARD_API_RATES`` at request time.
 """
 
@@ -15,7 +15,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from leaderboard.shared import counter_incr
+from leaderboard.ranking_version import counter_incr
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

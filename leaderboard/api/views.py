@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from common.api import api_error
 from leaderboard import selectors, services
+from leaderboard.answer_cache import AnswerCache
 from leaderboard.api.auth import IsParticipant, ParticipantKeyAuthentication
 from leaderboard.api.serializers import (
     ChallengeOutput,
@@ -24,7 +25,7 @@ from leaderboard.api.serializers import (
 )
 from leaderboard.api.throttles import IPThrottle, KeyThrottle, SubmitThrottle
 from leaderboard.models import Challenge
-from leaderboard.shared import AnswerCache, version_get
+from leaderboard.ranking_version import version_get
 
 
 class ApiView(APIView):

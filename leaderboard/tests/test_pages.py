@@ -27,8 +27,8 @@ def row_cells(content: str, name: str) -> list[str]:
 
 def score_a_run(*, participant, challenge, run):
     """Score a stored run the way the worker does, through the real scoring service."""
-    submission = submission_make(participant=participant, challenge=challenge, status=SubmissionStatus.RUNNING, run=run)
-    return services.submission_finish(submission_id=submission.id, run=run)
+    submission_make(participant=participant, challenge=challenge, status=SubmissionStatus.RUNNING, run=run)
+    return services.submission_finish(run_id=run.id)
 
 
 # --- each challenge shows its three statistics right (the original's bug) ----------

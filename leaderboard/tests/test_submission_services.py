@@ -10,17 +10,18 @@ from django.utils import timezone
 
 from leaderboard import services
 from leaderboard.models import Submission, SubmissionStatus
-from leaderboard.tasks import submission_run_task
 from leaderboard.tests.conftest import challenge_get, participant_make, run_make, scored_make, submission_make
-from loadtest.models import LoadTestRun, RunStatus
-from loadtest.signals import run_finished
+from loadtest import services as engine
+from loadtest.hooks import run_finished
+from loadtest.models import EndReason, LoadTestRun, RunStatus
+from loadtest.tasks import run_loadtest_task
 
 URL = "http://127.0.0.1:8080"
 
 
 def test_it_creates_a_queued_submission_with_its_run_and_enqueues_it_after_commit(alice, robust, settings, django_capture_on_commit_callbacks):
     settings.LOADTEST_QUEUE = "loadtest-test"
-    with mock.patch.object(submission_run_task, "apply_async") as apply_async:
+    with mock.patch.object(run_loadtest_task, "apply_async") as apply_async:
         with django_capture_on_commit_callbacks(execute=True):
             submission, created = services.submission_create(participant=alice[0], challenge_slug="robust-service", target_url=URL + "/")
             apply_async.assert_not_called()
@@ -32,7 +33,8 @@ def test_it_creates_a_queued_submission_with_its_run_and_enqueues_it_after_commi
     assert run.status == RunStatus.QUEUED
     assert run.profile["duration_s"] == robust.profile["duration_s"]
     apply_async.assert_called_once()
-    assert apply_async.call_args.kwargs["args"] == [submission.id]
+    assert apply_async.call_args.kwargs["args"] == [run.id]
+    assert run.owner == str(alice[0].id)
     assert apply_async.call_args.kwargs["queue"] == "loadtest-test"
 
 
@@ -98,19 +100,22 @@ def test_it_refuses_bad_or_disallowed_targets(alice, robust, url):
     assert not Submission.objects.exists()
 
 
-def _complete(run_id: int, **_: object) -> LoadTestRun:
-    LoadTestRun.objects.filter(id=run_id).update(status=RunStatus.COMPLETED)
-    return LoadTestRun.objects.get(id=run_id)
+def _finish(run: LoadTestRun, status: str, capture, **fields) -> None:
+    """The engine ends a running run and announces it, as its one task would."""
+    LoadTestRun.objects.filter(id=run.id).update(status=RunStatus.RUNNING)
+    with capture(execute=True):
+        assert engine.run_finish(run_id=run.id, status=status, **fields)
 
 
-def test_the_task_runs_and_scores_a_submission_in_one_go(alice, robust):
+def test_the_engine_announcing_a_completed_run_scores_its_submission(alice, robust, django_capture_on_commit_callbacks):
     # 10 s run; ramp-up = ceil(10 users / 5 per s) = 2 s → window 2..9 (8 s), all 10/10 at 20 ms, all up.
-    run = run_make(duration_s=10, spawn_rate=5.0)
-    LoadTestRun.objects.filter(id=run.id).update(status=RunStatus.QUEUED)
+    run = run_make(duration_s=10, spawn_rate=5.0, status=RunStatus.QUEUED)
     submission = submission_make(participant=alice[0], challenge=robust, run=run)
-    with mock.patch("leaderboard.services.run_execute", side_effect=_complete) as run_execute:
-        assert submission_run_task(submission.id) == SubmissionStatus.SCORED
-    run_execute.assert_called_once_with(run_id=run.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert engine.run_claim(run_id=run.id, now=timezone.now())
+    submission.refresh_from_db()
+    assert submission.status == SubmissionStatus.RUNNING and submission.started_at
+    _finish(run, RunStatus.COMPLETED, django_capture_on_commit_callbacks)
     submission.refresh_from_db()
     assert submission.status == SubmissionStatus.SCORED
     assert (submission.statistic_1, submission.statistic_2, submission.statistic_3) == (10.0, 20.0, 100.0)
@@ -118,38 +123,32 @@ def test_the_task_runs_and_scores_a_submission_in_one_go(alice, robust):
     assert submission.is_best
     assert submission.started_at and submission.finished_at
     assert submission.details["window_s"] == 8
+    assert LoadTestRun.objects.get(id=run.id).announced_at is not None
 
 
-def test_the_task_does_nothing_for_a_submission_that_is_not_queued(alice, robust):
+def test_a_repeated_announcement_leaves_a_finished_submission_alone(alice, robust):
     submission = submission_make(participant=alice[0], challenge=robust, status=SubmissionStatus.CANCELLED, run=run_make())
-    with mock.patch("leaderboard.services.run_execute") as run_execute:
-        assert submission_run_task(submission.id) is None
-    run_execute.assert_not_called()
+    run_finished.send(sender=LoadTestRun, run=submission.run)
+    submission.refresh_from_db()
+    assert submission.status == SubmissionStatus.CANCELLED and submission.score is None
 
 
-def test_a_failed_run_fails_the_submission_with_its_reason(alice, robust):
+def test_a_failed_run_fails_the_submission_with_its_reason(alice, robust, django_capture_on_commit_callbacks):
     run = run_make(status=RunStatus.QUEUED)
     submission = submission_make(participant=alice[0], challenge=robust, run=run)
-
-    def fail(run_id, **_):
-        LoadTestRun.objects.filter(id=run_id).update(status=RunStatus.FAILED, error="target refused every connection")
-        return LoadTestRun.objects.get(id=run_id)
-
-    with mock.patch("leaderboard.services.run_execute", side_effect=fail):
-        submission_run_task(submission.id)
+    _finish(run, RunStatus.FAILED, django_capture_on_commit_callbacks, error="target refused every connection",
+            end_reason=EndReason.ERROR)
     submission.refresh_from_db()
     assert submission.status == SubmissionStatus.FAILED
     assert submission.error == "target refused every connection"
     assert submission.score is None and not submission.is_best
 
 
-def test_a_scoring_error_fails_the_submission_and_is_raised(alice, robust):
+def test_a_scoring_error_fails_the_submission_and_is_raised(alice, robust, django_capture_on_commit_callbacks):
     run = run_make(status=RunStatus.QUEUED)
     submission = submission_make(participant=alice[0], challenge=robust, run=run)
-    with mock.patch("leaderboard.services.run_execute", side_effect=_complete), mock.patch(
-        "leaderboard.services.run_score", side_effect=RuntimeError("boom")
-    ), pytest.raises(RuntimeError):
-        submission_run_task(submission.id)
+    with mock.patch("leaderboard.services.run_score", side_effect=RuntimeError("boom")), pytest.raises(RuntimeError):
+        _finish(run, RunStatus.COMPLETED, django_capture_on_commit_callbacks)
     submission.refresh_from_db()
     assert submission.status == SubmissionStatus.FAILED
     assert "scoring failed: boom" in submission.error
@@ -239,35 +238,47 @@ def test_the_challenges_exist_with_valid_profiles_and_plans(db):
     assert kinds["longest-upkeep"]
 
 
-def test_the_stuck_check_finishes_submissions_whose_worker_vanished(alice, outsider, robust):
-    now = timezone.now()
-    # Claimed, but the worker died before the run started.
-    lost = submission_make(participant=alice[0], challenge=robust, status=SubmissionStatus.RUNNING, run=run_make(status=RunStatus.QUEUED))
-    Submission.objects.filter(id=lost.id).update(started_at=now - timedelta(minutes=10))
-    # The run completed long ago but nobody scored it.
-    done_run = run_make(status=RunStatus.COMPLETED)
-    LoadTestRun.objects.filter(id=done_run.id).update(finished_at=now - timedelta(minutes=5))
-    unscored = submission_make(participant=outsider[0], challenge=robust, status=SubmissionStatus.RUNNING, run=done_run)
-    # A healthy running one is left alone.
-    bob, _ = participant_make("bob")
-    busy = submission_make(participant=bob, challenge=robust, status=SubmissionStatus.RUNNING, run=run_make(status=RunStatus.RUNNING))
-    Submission.objects.filter(id=busy.id).update(started_at=now - timedelta(minutes=10))
+def test_a_submission_whose_run_died_with_its_worker_is_started_again_and_never_counts(
+    alice, robust, settings, django_capture_on_commit_callbacks
+):
+    settings.LOADTEST_LOST_RUN_RETRIES = 2
+    robust.daily_limit = 1
+    robust.save()
+    with mock.patch.object(run_loadtest_task, "apply_async") as apply_async:
+        with django_capture_on_commit_callbacks(execute=True):
+            submission, _ = services.submission_create(participant=alice[0], challenge_slug="robust-service", target_url=URL)
+        runs = [submission.run_id]
+        for attempt in (1, 2, 3):
+            with django_capture_on_commit_callbacks(execute=True):
+                engine.run_claim(run_id=runs[-1], now=timezone.now())
+            # The worker dies; the engine's periodic check declares the run lost.
+            later = timezone.now() + timedelta(seconds=settings.LOADTEST_HEARTBEAT_STALE_S + 1)
+            with django_capture_on_commit_callbacks(execute=True):
+                assert engine.runs_reap(now=later) == 1
+            submission.refresh_from_db()
+            if attempt < 3:
+                assert submission.status == SubmissionStatus.QUEUED and submission.attempts == attempt + 1
+                assert submission.run_id not in runs
+                assert LoadTestRun.objects.get(id=submission.run_id).retry_of_id == runs[-1]
+                runs.append(submission.run_id)
+    assert [call.kwargs["args"] for call in apply_async.call_args_list] == [[run_id] for run_id in runs]
+    # Given up after two new starts: failed, through no fault of the participant.
+    assert submission.status == SubmissionStatus.FAILED and submission.platform_failure
+    assert "worker stopped answering" in submission.error
+    assert all(run.status == RunStatus.FAILED and run.end_reason == EndReason.WORKER_LOST
+               for run in LoadTestRun.objects.filter(id__in=runs))
+    # The daily limit of 1 is still unused.
+    again, created = services.submission_create(participant=alice[0], challenge_slug="robust-service", target_url=URL)
+    assert created and again.status == SubmissionStatus.QUEUED
 
-    assert services.submissions_fail_stuck(now=now) == 2
-    lost.refresh_from_db()
-    unscored.refresh_from_db()
-    busy.refresh_from_db()
-    assert lost.status == SubmissionStatus.FAILED and "worker stopped" in lost.error
-    assert LoadTestRun.objects.get(id=lost.run_id).status == RunStatus.CANCELLED
-    assert unscored.status == SubmissionStatus.SCORED and unscored.is_best
-    assert busy.status == SubmissionStatus.RUNNING
-    assert services.submissions_fail_stuck(now=now) == 0
 
-
-def test_an_engine_crash_fails_the_submission_with_the_reason_and_is_raised(alice, robust):
-    submission = submission_make(participant=alice[0], challenge=robust, run=run_make(status=RunStatus.QUEUED))
-    with mock.patch("leaderboard.services.run_execute", side_effect=OSError("runner could not start")), pytest.raises(OSError):
-        submission_run_task(submission.id)
+def test_an_engine_crash_fails_the_submission_with_the_reason_and_is_raised(alice, robust, django_capture_on_commit_callbacks):
+    submission, _ = services.submission_create(participant=alice[0], challenge_slug="robust-service", target_url=URL)
+    healthy = {"up": True, "status_code": 200, "latency_ms": 1.0, "instance": "", "error": ""}
+    with mock.patch("loadtest.execution.places.LocalPlace.probe", return_value=healthy), mock.patch(
+        "loadtest.execution.places.LocalPlace.runner_start", side_effect=OSError("runner could not start")
+    ), pytest.raises(OSError), django_capture_on_commit_callbacks(execute=True):
+        engine.run_execute(run_id=submission.run_id)
     submission.refresh_from_db()
     assert submission.status == SubmissionStatus.FAILED
     assert "runner could not start" in submission.error

@@ -11,13 +11,12 @@ import psutil
 import pytest
 from django.conf import settings as django_settings
 from django.db import transaction
-from django.utils import timezone
 
 from anvil.services import fault_list
 from common.testing import celery_worker, tiny_profile, wait_until
 from loadtest import services
 from loadtest.models import LoadTestRun, RunStatus
-from loadtest.tasks import run_loadtest_task, runs_fail_stuck_task
+from loadtest.tasks import run_loadtest_task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +44,7 @@ def queue(settings):
 def enqueue(*, target_url: str, profile: dict, chaos_plan: list | None = None) -> LoadTestRun:
     with transaction.atomic():
         run = services.run_create(target_url=target_url, profile=profile, chaos_plan=chaos_plan, origin="test")
-        services.run_enqueue(run=run)
+        services.run_enqueue(run_id=run.pk)
     return run
 
 
@@ -80,22 +79,23 @@ def test_a_killed_worker_leaves_the_run_failed_by_the_periodic_check(anvil_serve
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
 
-    # Nobody will finish it: it stays running until the periodic check sees its deadline pass.
+    # Nobody will finish it: it stays running until the periodic check sees its heartbeat has stopped.
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
-    assert runs_fail_stuck_task() == 0
-    LoadTestRun.objects.filter(pk=run.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
-    assert runs_fail_stuck_task() == 1
+    assert services.runs_reap(now=run.heartbeat_at + timedelta(seconds=1)) == 0
+    stale = run.heartbeat_at + timedelta(seconds=django_settings.LOADTEST_HEARTBEAT_STALE_S + 1)
+    assert services.runs_reap(now=stale) == 1
+    assert stale < run.deadline_at
 
     run.refresh_from_db()
-    assert run.status == RunStatus.FAILED and "deadline" in run.error
+    assert run.status == RunStatus.FAILED and "no heartbeat" in run.error
     assert fault_list() == []
     # The orphaned runner notices its parent is gone and stops the load itself.
     wait_until(lambda: runner_processes_for(anvil_server.url) == [], timeout_s=10, message="orphaned runner gone")
 
 
 def test_the_stuck_check_is_scheduled_and_load_tests_are_routed_to_their_queue():
-    assert django_settings.CELERY_BEAT_SCHEDULE["loadtest-fail-stuck-runs"]["task"] == "loadtest.tasks.runs_fail_stuck_task"
+    assert django_settings.CELERY_BEAT_SCHEDULE["loadtest-reap-runs"]["task"] == "loadtest.tasks.runs_reap_task"
     assert django_settings.CELERY_TASK_ROUTES["loadtest.tasks.run_loadtest_task"] == {
         "queue": django_settings.LOADTEST_QUEUE
     }

@@ -184,9 +184,12 @@ def free_target_url():
     return f"http://127.0.0.1:{free_port()}"
 
 
-def test_a_fault_that_cannot_be_applied_fails_the_run_with_the_reason(anvil_server, settings, free_target_url):
+def test_a_fault_that_cannot_be_applied_fails_the_run_with_the_reason(anvil_server, settings, free_target_url,
+                                                                       monkeypatch):
     settings.LOADTEST_ANVIL_CONTROL_URL = free_target_url
     settings.LOADTEST_ANVIL_CHAOS_TOKEN = "whatever"
+    # The control API answers the opening check for leftover faults, then is gone.
+    monkeypatch.setattr("loadtest.fault_control.HttpFaultControl.active", lambda self: [])
     plan = [{"at_s": 1, "duration_s": 2, "kind": "latency", "params": {"ms": 100}}]
     run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=4), chaos_plan=plan)
     run = services.run_execute(run_id=run.pk)
@@ -194,3 +197,26 @@ def test_a_fault_that_cannot_be_applied_fails_the_run_with_the_reason(anvil_serv
     assert run.error.startswith("chaos event #0 (latency) could not be applied: anvil control API")
     assert "could not be applied" in ChaosEvent.objects.get(run=run).error
     assert runner_processes() == []
+
+
+def test_a_run_whose_anvil_faults_cannot_be_checked_fails_before_any_load(anvil_server, settings, free_target_url):
+    settings.LOADTEST_ANVIL_CONTROL_URL = free_target_url
+    settings.LOADTEST_ANVIL_CHAOS_TOKEN = "whatever"
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=4))
+    run = services.run_execute(run_id=run.pk)
+    assert run.status == RunStatus.FAILED
+    assert run.error.startswith("faults left on the anvil could not be cleared before the run: anvil control API")
+    assert run.total_requests == 0 and not run.samples.exists()
+
+
+def test_a_run_clears_faults_left_on_its_anvil_before_it_starts_and_says_so(anvil_server, anvil_store):
+    from anvil.services import fault_add
+
+    # As a run whose worker was killed would leave it: an error fault for a long while.
+    fault_add(spec={"kind": "error", "params": {"status": 503}, "ttl_s": 600})
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=3))
+    run = services.run_execute(run_id=run.pk)
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.generator["leftover_faults_cleared"] == 1
+    assert run.total_failures == 0 and run.total_requests > 0
+    assert fault_list() == []

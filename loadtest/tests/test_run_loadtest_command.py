@@ -88,8 +88,9 @@ def test_a_failed_run_exits_1_with_the_reason():
 
 
 @pytest.mark.integration
-def test_a_synchronous_run_prints_progress_and_a_summary_then_tracks_it(anvil_server):
-    with mock.patch("loadtest.tracking.run_track") as run_track:
+def test_a_synchronous_run_prints_progress_and_a_summary_then_tracks_it(anvil_server, settings):
+    settings.TRACKING_SERVICE_URL = "http://127.0.0.1:9/tracker/api/track"
+    with mock.patch("loadtest.management.commands.run_loadtest.run_track") as run_track:
         out, err = run_command("--target", anvil_server.url, "--users", "2", "--duration", "3", "--wait-min", "0.05",
                                "--wait-max", "0.1", "--track", "--session", "s1", "--commit", "abc123")
     run = LoadTestRun.objects.get()
@@ -128,3 +129,12 @@ def test_ctrl_c_cancels_cleanly(anvil_server, anvil_store, tmp_path):
     assert run.status == RunStatus.CANCELLED
     assert b"cancelled" in err
     assert fault_list() == []
+
+
+def test_track_with_tracking_off_is_refused_before_any_load(settings):
+    settings.ENABLE_LOCAL_TRACKER = False
+    settings.TRACKING_SERVICE_URL = ""
+    with pytest.raises(CommandError, match="--track: tracking is disabled") as caught:
+        run_command("--target", "http://127.0.0.1:8080", "--duration", "3", "--track")
+    assert caught.value.returncode == 2
+    assert not LoadTestRun.objects.exists()

@@ -8,11 +8,11 @@ from django.utils import timezone
 
 from common.testing import tiny_profile
 from loadtest import services
-from loadtest.models import ChaosEvent, LoadTestRun, RunSample, RunStatus
+from loadtest.hooks import run_finished
+from loadtest.models import ChaosEvent, EndReason, LoadTestRun, RunSample, RunStatus
 from loadtest.profiles import ProfileError
-from loadtest.signals import run_finished
 from loadtest.targets import TargetNotAllowed
-from loadtest.tasks import run_loadtest_task, runs_fail_stuck_task
+from loadtest.tasks import run_loadtest_task, runs_reap_task
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +59,7 @@ def test_it_enqueues_on_the_load_test_queue_after_commit_with_time_limits(settin
     run = run_make()
     with mock.patch.object(run_loadtest_task, "apply_async") as apply_async:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            services.run_enqueue(run=run)
+            services.run_enqueue(run_id=run.pk)
         apply_async.assert_not_called()
         for callback in callbacks:
             callback()
@@ -80,7 +80,7 @@ def test_only_one_caller_claims_a_run():
 def test_a_redelivered_task_does_not_run_the_test_again():
     run = run_make()
     services.run_claim(run_id=run.pk, now=timezone.now())
-    with mock.patch("loadtest.execution.RunExecution.execute") as execute:
+    with mock.patch("loadtest.execution.lifecycle.RunLifecycle.execute") as execute:
         assert run_loadtest_task(run.pk) == RunStatus.RUNNING
     execute.assert_not_called()
 
@@ -120,7 +120,7 @@ def test_the_periodic_check_fails_runs_past_their_deadline_and_clears_their_faul
     ChaosEvent.objects.filter(run=stuck).update(fault_id=fault["id"], applied_at=now)
     LoadTestRun.objects.filter(pk=stuck.pk).update(deadline_at=now - timedelta(seconds=1))
 
-    assert runs_fail_stuck_task() == 1
+    assert runs_reap_task() == 1
 
     stuck.refresh_from_db()
     fresh.refresh_from_db()
@@ -128,6 +128,47 @@ def test_the_periodic_check_fails_runs_past_their_deadline_and_clears_their_faul
     assert fresh.status == RunStatus.RUNNING
     assert fault_list() == []
     assert ChaosEvent.objects.get(run=stuck).cleared_at is not None
+    assert stuck.end_reason == EndReason.WORKER_LOST
+
+
+def test_a_run_whose_heartbeat_stopped_is_declared_lost_long_before_its_deadline(settings):
+    settings.LOADTEST_HEARTBEAT_STALE_S = 10
+    run = run_make(profile=tiny_profile(duration_s=600), chaos_plan=None)
+    started = timezone.now()
+    services.run_claim(run_id=run.pk, now=started)
+    # A heartbeat within the allowance: still alive.
+    assert services.runs_reap(now=started + timedelta(seconds=9)) == 0
+    assert services.runs_reap(now=started + timedelta(seconds=11)) == 1
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.end_reason == EndReason.WORKER_LOST
+    assert "no heartbeat since" in run.error
+    assert run.deadline_at > started + timedelta(seconds=600)
+
+
+def test_a_finished_run_whose_announcement_failed_is_announced_again(django_capture_on_commit_callbacks):
+    run = run_make(chaos_plan=None)
+    services.run_claim(run_id=run.pk, now=timezone.now())
+    heard = []
+
+    def listener(sender, run, **kwargs):
+        heard.append(run.pk)
+        if len(heard) == 1:
+            raise RuntimeError("the listener's database went away")
+
+    run_finished.connect(listener, weak=False, dispatch_uid="t-retry")
+    try:
+        with pytest.raises(RuntimeError), django_capture_on_commit_callbacks(execute=True):
+            services.run_finish(run_id=run.pk, status=RunStatus.COMPLETED)
+        run.refresh_from_db()
+        assert run.announced_at is None
+        later = run.finished_at + timedelta(seconds=services.ANNOUNCE_RETRY_S + 1)
+        services.runs_reap(now=later)
+        services.runs_reap(now=later)
+    finally:
+        run_finished.disconnect(dispatch_uid="t-retry")
+    run.refresh_from_db()
+    assert heard == [run.pk, run.pk]
+    assert run.announced_at is not None
 
 
 def test_totals_come_from_merged_histograms_not_averaged_percentiles():

@@ -275,7 +275,7 @@ class TestBatch:
         assert not runs().exists()
 
     def test_a_database_failure_midway_stores_none(self, monkeypatch):
-        from tracker import services
+        from tracker.services import ingest as services
 
         real_insert_many = services._runs_insert_many
         calls = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from unittest import mock
 
 import pytest
 from django.apps import apps
@@ -55,11 +56,15 @@ def test_every_tracker_route_exists_when_the_tracker_is_on(tracker_on, client, m
 
 @pytest.mark.django_db(databases=["default"])
 def test_the_recording_scheduler_does_nothing_when_the_tracker_is_off():
-    from tracker.tasks import recording_run_task, recording_tick_task
+    from tracker.receivers import recording_follow_run_end
+    from tracker.tasks import recording_tick_task
 
     with override_settings(ENABLE_LOCAL_TRACKER=False):
         assert recording_tick_task() == 0
-        assert recording_run_task(1, 1) is None
+        # An announced recording run does not open the tracker database either.
+        with mock.patch("tracker.services.recording_run_record") as record:
+            recording_follow_run_end(sender=object, run=mock.Mock(origin="tracker", pk=1))
+        record.assert_not_called()
 
 
 def test_no_recording_schedule_is_declared_when_the_tracker_is_off():

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import override_settings
 
+from loadtest.hooks import run_finished
 from loadtest.models import LoadTestRun, RunStatus
+from loadtest.tasks import run_loadtest_task
 from tracker import services, tasks
 from tracker.models import RecordingSession, TrackedRun
 from tracker.tests.conftest import BOTH_DATABASES, database_url
@@ -61,14 +63,16 @@ class TestSchedule:
 def test_the_tick_starts_a_load_test_and_queues_it_after_commit(django_capture_on_commit_callbacks, monkeypatch,
                                                                  settings):
     sent = []
-    monkeypatch.setattr(tasks.recording_run_task, "apply_async", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(run_loadtest_task, "apply_async", lambda **kwargs: sent.append(kwargs))
     session = services.recording_start(target_url=URL, interval_s=60)
     with django_capture_on_commit_callbacks(execute=True, using="default"):
         assert tasks.recording_tick_task() == 1
     run = LoadTestRun.objects.get()
     assert (run.origin, run.status, run.target_url) == ("tracker", RunStatus.QUEUED, URL)
+    assert (run.owner, run.origin_ref) == (session.user_id, str(session.pk))
     assert len(sent) == 1
-    assert sent[0]["args"] == [session.pk, run.pk]
+    # The engine's one load-test task runs it.
+    assert sent[0]["args"] == [run.pk]
     assert sent[0]["queue"] == settings.LOADTEST_QUEUE
     assert sessions().get().last_loadtest_run_id == run.pk
     # Not due again until the interval passed.
@@ -94,33 +98,31 @@ class TestResult:
         )
         return LoadTestRun.objects.get(pk=run.pk)
 
-    def test_a_finished_load_test_is_logged_into_the_session_once(self, monkeypatch):
+    def _started(self, session) -> LoadTestRun:
+        return LoadTestRun.objects.get(pk=services.recording_run_start(recording_pk=session.pk))
+
+    def test_a_finished_load_test_announced_by_the_engine_is_logged_into_the_session_once(self):
         session = services.recording_start(target_url=URL)
-        run = services.recording_run_create(recording_pk=session.pk)
-        monkeypatch.setattr("loadtest.services.run_execute", lambda *, run_id: self._finished(run))
-        first = tasks.recording_run_task(session.pk, run.pk)
-        second = tasks.recording_run_task(session.pk, run.pk)
-        assert first == second
+        run = self._finished(self._started(session))
+        run_finished.send(sender=LoadTestRun, run=run)
+        run_finished.send(sender=LoadTestRun, run=run)
         tracked = TrackedRun.objects.using("tracker").get()
         assert (tracked.session_id, tracked.target_url, tracked.rps) == (session.session_id, URL, 20.0)
         assert tracked.labels["recording"] is True
         assert tracked.labels["loadtest_run_id"] == run.pk
 
-    def test_a_failed_load_test_is_the_sessions_last_problem(self, monkeypatch):
+    def test_a_failed_load_test_is_the_sessions_last_problem(self):
         session = services.recording_start(target_url=URL)
-        run = services.recording_run_create(recording_pk=session.pk)
-        monkeypatch.setattr("loadtest.services.run_execute",
-                            lambda *, run_id: self._finished(run, status=RunStatus.FAILED))
-        assert tasks.recording_run_task(session.pk, run.pk) is None
+        run = self._finished(self._started(session), status=RunStatus.FAILED)
+        assert services.recording_run_record(run_id=run.pk) is None
         assert "target went away" in sessions().get().last_error
         assert not TrackedRun.objects.using("tracker").exists()
 
-    def test_a_load_test_still_held_by_another_delivery_is_left_to_it(self, monkeypatch):
+    def test_a_run_of_another_origin_is_not_the_trackers(self):
         session = services.recording_start(target_url=URL)
-        run = services.recording_run_create(recording_pk=session.pk)
-        LoadTestRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
-        monkeypatch.setattr("loadtest.services.run_execute", lambda *, run_id: LoadTestRun.objects.get(pk=run_id))
-        assert tasks.recording_run_task(session.pk, run.pk) is None
+        run = self._finished(self._started(session))
+        LoadTestRun.objects.filter(pk=run.pk).update(origin="submission")
+        run_finished.send(sender=LoadTestRun, run=LoadTestRun.objects.get(pk=run.pk))
         assert not TrackedRun.objects.using("tracker").exists()
 
 

@@ -114,6 +114,7 @@ class TestComparability:
 @pytest.mark.django_db(databases=["default", "tracker"])
 def test_stored_runs_are_flagged_against_the_pinned_baseline():
     from tracker import selectors, services
+    from tracker.payload import target_key_for
     from tracker.tests.conftest import client_payload
 
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -131,9 +132,9 @@ def test_stored_runs_are_flagged_against_the_pinned_baseline():
     improved = log(13, 140)
     other_settings = log(14, 10, method="GET")
     older = log(-5, 10, test_type="warmup")
-    services.baseline_pin(target_key=services.target_key_for("http://127.0.0.1:8080"), run_id=base)
+    services.baseline_pin(target_key=target_key_for("http://127.0.0.1:8080"), run_id=base)
 
-    key = services.target_key_for("http://127.0.0.1:8080")
+    key = target_key_for("http://127.0.0.1:8080")
     rows = list(selectors.target_runs(target_key=key, filters=selectors.RunFilters()))
     flags = selectors.runs_flag(rows=rows, baseline=selectors.baseline_for(target_key=key), threshold_pct=10.0,
                                 window=5)

@@ -1,4 +1,4 @@
-"""``loadtest.tracking.run_track``: a finished engine run logged in-process, over HTTP, or not at all."""
+"""``loadtest.tracker_client.run_track``: a finished engine run logged in-process, over HTTP, or not at all."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from django.test import override_settings
 
 from common.testing import gunicorn_server
-from loadtest import tracking
+from loadtest import tracker_client as tracking
 from loadtest.models import LoadTestRun, RunStatus
-from loadtest.tracking import TrackingUnavailable, commit_default, run_payload_build, run_track
+from loadtest.tracker_client import TrackingUnavailable, commit_default, run_payload_build, run_track
 from tracker.models import TrackedRun
 from tracker.payload import payload_validate
 from tracker.tests.conftest import BOTH_DATABASES, database_url
@@ -74,13 +74,12 @@ class TestPayload:
 
 
 @pytest.mark.django_db(databases=["default"])
-def test_with_tracking_off_it_says_so_in_one_line_and_writes_nothing():
+def test_with_tracking_off_it_refuses_with_the_reason_and_writes_nothing():
     out = StringIO()
-    with override_settings(ENABLE_LOCAL_TRACKER=False, TRACKING_SERVICE_URL=""):
-        answer = run_track(run=finished_run(), stdout=out)
-    assert answer["status"] == "disabled"
-    assert out.getvalue().count("\n") == 1
-    assert "tracking is disabled" in out.getvalue()
+    with override_settings(ENABLE_LOCAL_TRACKER=False, TRACKING_SERVICE_URL=""), \
+            pytest.raises(TrackingUnavailable, match="tracking is disabled: set ENABLE_LOCAL_TRACKER=true"):
+        run_track(run=finished_run(), stdout=out)
+    assert out.getvalue() == ""
 
 
 @pytest.mark.django_db(databases=BOTH_DATABASES)

@@ -11,15 +11,15 @@ import signal
 import threading
 from pathlib import Path
 
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from loadtest import services
+from loadtest import hooks, services
 from loadtest.models import RunStatus
 from loadtest.profiles import SHAPES, ProfileError
 from loadtest.selectors import run_summary
 from loadtest.targets import TargetNotAllowed
+from loadtest.tracker_client import run_track, tracking_problem
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -91,13 +91,13 @@ class Command(BaseCommand):
             raise self._usage_error("--challenge takes the profile and chaos plan from the challenge; "
                                     "drop the explicit profile flags / --chaos-plan")
         try:
-            challenge_model = apps.get_model("leaderboard", "Challenge")
-        except LookupError:
-            raise self._usage_error("--challenge needs the leaderboard app, which is not installed") from None
-        challenge = challenge_model.objects.filter(slug=options["challenge"]).first()
-        if challenge is None:
+            found = hooks.profile_source_lookup(name="challenge", key=options["challenge"])
+        except hooks.UnknownProfileSource:
+            raise self._usage_error("--challenge needs the competition (leaderboard app), which is not installed") from None
+        if found is None:
             raise self._usage_error(f"no challenge with slug {options['challenge']!r}")
-        return dict(challenge.profile), list(challenge.chaos_plan or [])
+        profile, chaos_plan = found
+        return dict(profile), list(chaos_plan or [])
 
     # --- the command --------------------------------------------------------------
     def handle(self, *args, **options) -> None:
@@ -105,13 +105,16 @@ class Command(BaseCommand):
             raise self._usage_error("--track needs the result, so it cannot be combined with --async")
         if (options.get("session") or options.get("commit")) and not options["track"]:
             raise self._usage_error("--session and --commit only make sense with --track")
+        if options["track"] and tracking_problem():
+            # Said before the load test, not after it.
+            raise self._usage_error(f"--track: {tracking_problem()}")
         profile, plan = self._profile_and_plan(options)
         try:
             with transaction.atomic():
                 run = services.run_create(target_url=options["target"], profile=profile, chaos_plan=plan,
                                           processes=options["processes"], origin="cli")
                 if options["run_async"]:
-                    services.run_enqueue(run=run)
+                    services.run_enqueue(run_id=run.pk)
         except ProfileError as exc:
             raise self._usage_error(f"bad profile or chaos plan: {exc}") from None
         except TargetNotAllowed as exc:
@@ -131,8 +134,6 @@ class Command(BaseCommand):
         else:
             self._summary_print(summary)
         if options["track"]:
-            from loadtest.tracking import run_track
-
             try:
                 run_track(run=run, session=options.get("session"), commit=options.get("commit"), stdout=self.stdout)
             except Exception as exc:  # reported below and turned into the exit code

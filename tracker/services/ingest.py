@@ -1,39 +1,26 @@
-"""Writes of the tracker: storing runs, pinning baselines, recording sessions.
+"""Storing tracked runs: one payload (the hot path) or a batch, each stored once per ``runId``.
 
-Every write goes to the ``tracker`` database only; the load-test runs a
-recording session starts live in the competition's database and are known
-here by their plain id.
+Every write goes to the ``tracker`` database only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connections, models, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from tracker.models import Baseline, RecordingSession, TrackedRun
-from tracker.payload import PayloadError, payload_validate, target_key_for, text_problem
+from common.validation import FieldError
+from tracker.models import TrackedRun
+from tracker.payload import PayloadError, payload_validate
 
 logger = logging.getLogger(__name__)
 
 DB = "tracker"
-MAX_RECORDING_INTERVAL_S = 7 * 24 * 3600
-
-
-class TrackerError(ValueError):
-    """A request the tracker refuses; ``field`` names the culprit when there is one."""
-
-    def __init__(self, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
 
 def _existing_id(*, user_id: str, client_run_id: str) -> int | None:
     return (
@@ -231,145 +218,12 @@ def _runs_insert_values(*, connection, rows: list[dict[str, Any]]) -> list[int]:
     return ids
 
 
-def run_track_local(*, payload: dict) -> dict:
-    """In-process ingest for ``run_loadtest --track`` (``settings.TRACKER_LOCAL_INGEST``).
+def run_track_local(payload: dict) -> dict:
+    """In-process ingest for ``run_loadtest --track`` (the engine's tracking sink).
 
     Answers like the HTTP API does; raises PayloadError for a bad payload.
     """
     if not settings.ENABLE_LOCAL_TRACKER:
-        raise TrackerError("the local tracker is disabled (ENABLE_LOCAL_TRACKER is off)")
+        raise FieldError("", "the local tracker is disabled (ENABLE_LOCAL_TRACKER is off)")
     run_id, created = run_ingest(payload=payload)
     return {"status": "ok", "message": "run stored" if created else "run already stored", "id": run_id}
-
-
-# --- Baselines -------------------------------------------------------------
-
-
-def baseline_pin(*, target_key: str, run_id: int, now: datetime | None = None) -> Baseline:
-    run = TrackedRun.objects.using(DB).filter(pk=run_id, target_key=target_key).first()
-    if run is None:
-        raise TrackerError(f"run {run_id} is not a run of this target", field="run_id")
-    baseline, _ = Baseline.objects.using(DB).update_or_create(
-        target_key=target_key,
-        defaults={"run": run, "target_url": run.target_url, "pinned_at": now or timezone.now()},
-    )
-    return baseline
-
-
-def baseline_clear(*, target_key: str) -> int:
-    deleted, _ = Baseline.objects.using(DB).filter(target_key=target_key).delete()
-    return deleted
-
-
-# --- Recording sessions ----------------------------------------------------
-
-
-def recording_profile() -> dict:
-    """The small standard load test a recording session repeats."""
-    users = settings.TRACKER_RECORDING_USERS
-    return {"shape": "constant", "users": users, "spawn_rate": users, "duration_s": settings.TRACKER_RECORDING_DURATION_S}
-
-
-def recording_start(*, target_url: str, user_id: str | None = None, interval_s: int | None = None,
-                    now: datetime | None = None) -> RecordingSession:
-    from loadtest.profiles import ProfileError, profile_validate
-    from loadtest.targets import target_url_validate
-
-    now = now or timezone.now()
-    if not isinstance(target_url, str) or not target_url.strip():
-        raise TrackerError("give the target's URL", field="target_url")
-    if text_problem(target_url):
-        raise TrackerError(f"the target URL {text_problem(target_url)}", field="target_url")
-    try:
-        url = target_url_validate(url=target_url.strip())
-    except ValueError as exc:
-        raise TrackerError(str(exc), field="target_url") from None
-    interval = interval_s if interval_s is not None else settings.TRACKER_RECORDING_INTERVAL_S
-    if not 10 <= interval <= MAX_RECORDING_INTERVAL_S:
-        raise TrackerError(f"the interval must be at least 10 seconds and at most {MAX_RECORDING_INTERVAL_S}",
-                           field="interval_s")
-    try:
-        profile = profile_validate(profile=recording_profile())
-    except ProfileError as exc:
-        raise TrackerError(f"the recording profile is invalid: {exc}", field="profile") from None
-    key = target_key_for(url)
-    try:
-        with transaction.atomic(using=DB):
-            return RecordingSession.objects.using(DB).create(
-                session_id=f"rec-{now:%Y%m%d-%H%M%S}-{key[:6]}",
-                user_id=user_id or settings.TRACKER_USER_ID,
-                target_url=url,
-                target_key=key,
-                interval_s=interval,
-                profile=profile,
-                started_at=now,
-                next_due_at=now,
-            )
-    except IntegrityError:
-        raise TrackerError("a recording session is already running for this target", field="target_url") from None
-
-
-def recording_stop(*, recording_pk: int, now: datetime | None = None) -> bool:
-    """Stop an active session; False when it was not active (stopping twice is harmless)."""
-    return bool(
-        RecordingSession.objects.using(DB)
-        .filter(pk=recording_pk, active=True)
-        .update(active=False, stopped_at=now or timezone.now())
-    )
-
-
-def recordings_due_claim(*, now: datetime) -> list[int]:
-    """Claim every active session whose slot has come; each slot is claimed by one caller only."""
-    claimed: list[int] = []
-    due = RecordingSession.objects.using(DB).filter(active=True, next_due_at__lte=now).values_list(
-        "pk", "next_due_at", "interval_s"
-    )
-    for pk, due_at, interval_s in due:
-        # Conditional UPDATE: if another scheduler moved next_due_at first, we changed 0 rows.
-        changed = (
-            RecordingSession.objects.using(DB)
-            .filter(pk=pk, active=True, next_due_at=due_at)
-            .update(next_due_at=now + timedelta(seconds=interval_s), runs_started=F("runs_started") + 1)
-        )
-        if changed:
-            claimed.append(pk)
-    return claimed
-
-
-def recording_run_create(*, recording_pk: int):
-    """Create (queued) the load test for one claimed slot; the LoadTestRun, or None with the reason recorded."""
-    from loadtest.services import run_create
-
-    session = RecordingSession.objects.using(DB).get(pk=recording_pk)
-    try:
-        run = run_create(target_url=session.target_url, profile=session.profile, origin="tracker")
-    except ValueError as exc:
-        # Validation errors of the engine (target no longer allowed, profile
-        # limits changed): the session records why and tries again next slot.
-        RecordingSession.objects.using(DB).filter(pk=recording_pk).update(last_error=str(exc)[:2000])
-        logger.warning("recording %s could not start a load test: %s", session.session_id, exc)
-        return None
-    RecordingSession.objects.using(DB).filter(pk=recording_pk).update(last_loadtest_run_id=run.pk, last_error="")
-    return run
-
-
-def recording_run_execute(*, recording_pk: int, loadtest_run_id: int) -> int | None:
-    """Run the slot's load test (safe to call twice) and log its result into the session; the tracker run id."""
-    from loadtest.models import RunStatus
-    from loadtest.services import run_execute
-    from loadtest.tracking import run_payload_build
-
-    session = RecordingSession.objects.using(DB).get(pk=recording_pk)
-    run = run_execute(run_id=loadtest_run_id)
-    if not run.is_finished:
-        # Another delivery of the same message holds the run; it will log it.
-        return None
-    if run.status != RunStatus.COMPLETED:
-        RecordingSession.objects.using(DB).filter(pk=recording_pk).update(
-            last_error=f"load test {run.pk} ended {run.status}: {run.error}"[:2000]
-        )
-        return None
-    payload = run_payload_build(run=run, session=session.session_id, commit=None, user_id=session.user_id)
-    payload["labels"]["recording"] = True
-    tracked_id, _ = run_ingest(payload=payload)
-    return tracked_id

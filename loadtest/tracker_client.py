@@ -1,11 +1,10 @@
-"""Log a finished run into the participant's tracker (``run_loadtest --track``).
+"""A client of the tracker: a finished run as a tracker payload, filed locally or over HTTP.
 
 The engine never imports the tracker. When the tracker is enabled in this
-process (``ENABLE_LOCAL_TRACKER``), the run goes through the tracker's ingest
-service, found by its dotted path in ``settings.TRACKER_LOCAL_INGEST``; when
-it runs elsewhere, over HTTP to ``TRACKING_SERVICE_URL``; otherwise this says
-in one line that tracking is disabled. Either way the payload is the tracker
-schema 1.0 that every tracker client sends.
+process (``ENABLE_LOCAL_TRACKER``), the run goes to the sink the tracker
+registered in ``loadtest.hooks``; when it runs elsewhere, over HTTP to
+``TRACKING_SERVICE_URL``. Either way the payload is the tracker schema 1.0
+that every tracker client sends.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ from typing import TextIO
 
 from django.conf import settings
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from loadtest.hooks import tracking_sink_get
 from loadtest.models import LoadTestRun
 
 HTTP_TIMEOUT_S = 10
@@ -134,21 +133,31 @@ def _send_http(*, url: str, payload: dict) -> dict:
         raise TrackingUnavailable(f"the tracking service at {url} did not answer JSON") from None
 
 
+def tracking_problem() -> str:
+    """Why ``--track`` cannot work in this process, or "" when it can: asked before a run starts."""
+    if settings.ENABLE_LOCAL_TRACKER:
+        return "" if tracking_sink_get() is not None else "the local tracker is on but not installed"
+    if settings.TRACKING_SERVICE_URL:
+        return ""
+    return "tracking is disabled: set ENABLE_LOCAL_TRACKER=true or TRACKING_SERVICE_URL to log runs"
+
+
 def run_track(*, run: LoadTestRun, session: str | None = None, commit: str | None = None,
               stdout: TextIO | None = None) -> dict:
-    """Log a finished run into the tracker; returns the tracker's answer (``status`` "ok" or "disabled")."""
+    """Log a finished run into the tracker; returns the tracker's answer (``status`` "ok")."""
     out = stdout or sys.stdout
-    if not (settings.ENABLE_LOCAL_TRACKER or settings.TRACKING_SERVICE_URL):
-        out.write("tracking is disabled: set ENABLE_LOCAL_TRACKER=true or TRACKING_SERVICE_URL to log runs\n")
-        return {"status": "disabled", "message": "tracking is disabled"}
+    problem = tracking_problem()
+    if problem:
+        raise TrackingUnavailable(problem)
     if not run.is_finished:
         raise TrackingUnavailable(f"run {run.pk} has not finished ({run.status}); only finished runs are tracked")
     commit = commit or commit_default()
     payload = run_payload_build(run=run, session=session, commit=commit)
     if settings.ENABLE_LOCAL_TRACKER:
-        ingest = import_string(settings.TRACKER_LOCAL_INGEST)
+        ingest = tracking_sink_get()
+        assert ingest is not None
         try:
-            answer = ingest(payload=payload)
+            answer = ingest(payload)
         except ValueError as exc:
             raise TrackingUnavailable(f"the local tracker refused run {run.pk}: {exc}") from None
         where = "the local tracker"

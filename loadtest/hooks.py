@@ -1,0 +1,55 @@
+"""What the engine's users plug into: its announcements, and the sources it may ask.
+
+The engine runs every load test and knows none of the apps that ask for them.
+They learn of a run's progress by listening here, and lend the engine what it
+cannot know by registering here (from their ``AppConfig.ready``):
+
+* ``run_started`` / ``run_finished``: Django signals sent with ``sender=LoadTestRun``
+  and ``run=<LoadTestRun>`` after the status change committed. ``run_finished``
+  is sent once a run reaches any final status; should a listener fail or the
+  process die first, the engine's periodic check sends it again, so listeners
+  must be idempotent (a finished submission ignores a second announcement).
+* profile sources: named lookups from a key to a ``(profile, chaos_plan)`` pair,
+  e.g. ``run_loadtest --challenge SLUG`` asks the source named ``challenge``.
+* the tracking sink: where ``run_loadtest --track`` files a run when the tracker
+  runs in this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.dispatch import Signal
+
+run_started = Signal()
+run_finished = Signal()
+
+ProfileSource = Callable[[str], "tuple[dict, list] | None"]
+TrackingSink = Callable[[dict], dict]
+
+_profile_sources: dict[str, ProfileSource] = {}
+_tracking_sinks: list[TrackingSink] = []
+
+
+class UnknownProfileSource(LookupError):
+    """Nothing registered a profile source of that name (its app is not installed)."""
+
+
+def profile_source_register(*, name: str, source: ProfileSource) -> None:
+    _profile_sources[name] = source
+
+
+def profile_source_lookup(*, name: str, key: str) -> tuple[dict, list] | None:
+    """The ``(profile, chaos_plan)`` the named source has for ``key``, or None if it has none."""
+    source = _profile_sources.get(name)
+    if source is None:
+        raise UnknownProfileSource(name)
+    return source(key)
+
+
+def tracking_sink_register(*, sink: TrackingSink) -> None:
+    _tracking_sinks[:] = [sink]
+
+
+def tracking_sink_get() -> TrackingSink | None:
+    return _tracking_sinks[0] if _tracking_sinks else None
