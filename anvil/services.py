@@ -7,7 +7,6 @@ worker, a management command) sees and changes the same faults.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from anvil.faults import fault_spec_validate
 from anvil.fetcher import fetch_many
 from anvil.instance import Instance
 from anvil.store import store_get
+from common.contract import content_hash
 
 HISTORY_SIZE = 10
 
@@ -99,7 +99,7 @@ def urls_test(*, urls: list[str]) -> dict:
     started = time.perf_counter()
     fetched = fetch_many(urls=urls)
     total_ms = (time.perf_counter() - started) * 1000
-    digest = hashlib.sha256(b"\n---\n".join(item.body for item in fetched)).hexdigest()
+    digest = content_hash([item.body for item in fetched])
     now = datetime.now(tz=UTC)
     result = {
         "urls_tested": len(urls),

@@ -43,6 +43,13 @@ from locust import FastHttpUser, between, constant  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.log import setup_logging  # noqa: E402
 
+from common.contract import INSTANCE_HEADER  # noqa: E402
+from loadtest.answers import (  # noqa: E402
+    instance_problem,
+    redirect_problem,
+    sample_urls_check,
+    test_answer_check,
+)
 from loadtest.profiles import profile_users_at  # noqa: E402
 from loadtest.runner_stats import (  # noqa: E402
     PROTOCOL_VERSION,
@@ -61,12 +68,35 @@ WORKER_FLUSH_S = 0.25
 DISTRIBUTED_GRACE_S = 0.8
 LOCAL_GRACE_S = 0.05
 WORKER_CONNECT_TIMEOUT_S = 30.0
-INSTANCE_HEADER = "X-Anvil-Instance"
 INSTANCE_HEADER_LOWER = INSTANCE_HEADER.lower()
 
 
 def user_class_build(*, target: str, profile: dict) -> type[FastHttpUser]:
-    """The simulated user: a weighted mix of url-anvil API calls, per the profile."""
+    """The simulated user: a weighted mix of url-anvil API calls, per the profile.
+
+    Every answer is judged, not only its status: a redirect is not followed
+    (the run's target is fixed) and counts as ``redirect``; an answer without
+    url-anvil's instance header, sample URLs outside the corpus or a wrong
+    ``content_hash`` count as ``wrong_answer``.
+    """
+
+    def on_start(self) -> None:
+        # Nothing the platform sends for a run may leave the run's host:port.
+        self.client.client.redirect_response_codes = frozenset()
+
+    def judged(self, path: str, *, method: str = "GET", check=None, **kwargs) -> object:
+        with self.client.request(method, path, name=f"{method} {path}", catch_response=True, **kwargs) as response:
+            status = response.status_code
+            problem = redirect_problem(status=status, location=response.headers.get("Location")) if status else None
+            if problem is None and 200 <= status < 300:
+                problem = instance_problem(instance=response.headers.get(INSTANCE_HEADER))
+                if problem is None and check is not None:
+                    value, problem = check(response.content or b"")
+                    if problem is None:
+                        return value
+            if problem is not None:
+                response.failure(problem)
+        return None
 
     def sample_urls(self) -> None:
         self._fetch_sample_urls()
@@ -76,23 +106,20 @@ def user_class_build(*, target: str, profile: dict) -> type[FastHttpUser]:
             self._fetch_sample_urls()
             if not self.sample_urls:
                 return
-        self.client.post("/api/test", json={"urls": self.sample_urls}, name="POST /api/test")
+        urls = self.sample_urls
+        self.judged("/api/test", method="POST", json={"urls": urls},
+                    check=lambda body: (True, test_answer_check(urls=urls, body=body)))
 
     def history(self) -> None:
-        self.client.get("/api/history", name="GET /api/history")
+        self.judged("/api/history")
 
     def index(self) -> None:
-        self.client.get("/", name="GET /")
+        self.judged("/")
 
     def _fetch_sample_urls(self) -> None:
-        response = self.client.get("/api/sample-urls", name="GET /api/sample-urls")
-        if response.status_code == 200:
-            try:
-                urls = response.json()
-            except ValueError:
-                return
-            if isinstance(urls, list) and urls and all(isinstance(url, str) for url in urls):
-                self.sample_urls = urls
+        urls = self.judged("/api/sample-urls", check=lambda body: sample_urls_check(body=body))
+        if urls:
+            self.sample_urls = urls
 
     functions = {"sample_urls": sample_urls, "test": test_urls, "history": history, "index": index}
     tasks = {functions[name]: weight for name, weight in profile["tasks"].items() if weight > 0}
@@ -106,7 +133,10 @@ def user_class_build(*, target: str, profile: dict) -> type[FastHttpUser]:
             "wait_time": constant(wait_min) if wait_min == wait_max else between(wait_min, wait_max),
             "network_timeout": float(profile["timeout_s"]),
             "connection_timeout": float(profile["connect_timeout_s"]),
+            "max_redirects": 0,
             "sample_urls": [],
+            "on_start": on_start,
+            "judged": judged,
             "_fetch_sample_urls": _fetch_sample_urls,
             "__module__": __name__,
         },

@@ -141,7 +141,11 @@ _TIMEOUT_WORDS = ("timed out", "timeout")
 
 
 def failure_kind_of(*, status_code: int | None, exception: BaseException | None) -> str:
-    """``"503"`` for an HTTP status, else ``timeout`` / ``connection`` / ``error``."""
+    """``"503"`` for an HTTP status, a judged answer's own kind (``redirect``, ``wrong_answer``),
+    else ``timeout`` / ``connection`` / ``error``."""
+    kind = getattr(exception, "failure_kind", None)
+    if isinstance(kind, str):
+        return kind
     if status_code:
         return str(status_code)
     if exception is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from common.contract import INSTANCE_HEADER
+from loadtest.answers import healthz_check, instance_problem, redirect_problem
 
 PROBE_PATH = "/healthz"
 PROBE_TIMEOUT_S = 0.9
@@ -18,26 +19,43 @@ PROBE_TIMEOUT_S = 0.9
 Probe = Callable[[], dict]
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # The run's target is fixed: a probe never follows a redirect anywhere else.
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def probe_once(*, url: str, timeout_s: float = PROBE_TIMEOUT_S) -> dict:
-    """One GET of ``url``: up (HTTP 200), status, latency, instance id, error."""
+    """One GET of ``url``: up (a right ``/healthz`` answer), status, latency, instance id, error.
+
+    Up means HTTP 200 from url-anvil (its instance header) saying
+    ``{"status": "ok"}``; a redirect is down with ``error`` saying so.
+    """
     started = time.perf_counter()
     status = None
     instance = ""
     error = ""
+    problem = None
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers={"Connection": "close"}),
-                                    timeout=timeout_s) as response:
+        with _opener.open(urllib.request.Request(url, headers={"Connection": "close"}), timeout=timeout_s) as response:
             status = response.status
             instance = response.headers.get(INSTANCE_HEADER, "") or ""
-            response.read(65536)
+            body = response.read(65536)
+            problem = instance_problem(instance=instance) or healthz_check(body=body)
     except urllib.error.HTTPError as exc:
         status = exc.code
         instance = exc.headers.get(INSTANCE_HEADER, "") or ""
+        problem = redirect_problem(status=status, location=exc.headers.get("Location"))
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         error = f"{type(reason).__name__}: {reason}"[:300]
+    if problem is not None:
+        error = f"{problem.failure_kind}: {problem}"[:300]
     latency_ms = (time.perf_counter() - started) * 1000.0
-    return {"up": status == 200, "status_code": status, "latency_ms": round(latency_ms, 3),
+    return {"up": status == 200 and problem is None, "status_code": status, "latency_ms": round(latency_ms, 3),
             "instance": instance[:100], "error": error}
 
 
