@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from anvil.corpus import corpus_documents
 from anvil.instance import instance_current
 from anvil.metrics import REQUEST_SECONDS
+from common.contract import INSTANCE_HEADER
 
 PREFIX = "/corpus/"
 
@@ -55,7 +56,7 @@ def corpus_fast_path(django_app: Callable) -> Callable:
                 ("Content-Type", "text/plain; charset=utf-8"),
                 ("Content-Length", str(len(document))),
                 ("Cache-Control", "public, max-age=3600"),
-                ("X-Anvil-Instance", instance_current().boot_id),
+                (INSTANCE_HEADER, instance_current().boot_id),
             ],
         )
         observe = observers.get((method, path))

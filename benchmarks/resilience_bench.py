@@ -34,14 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common.net import free_port  # noqa: E402
+
 CHALLENGES = ("robust-service", "graceful-degradation", "longest-upkeep")
 NOISE_CHALLENGE = "robust-service"
-
-
-def _free_port() -> int:
-    from common.testing import free_port
-
-    return free_port()
 
 
 @dataclass
@@ -65,9 +61,9 @@ class Setup:
 
 def setups_make(*, var_dir: Path) -> dict[str, Setup]:
     base = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
-    bare_port = _free_port()
+    bare_port = free_port()
     bare_var = var_dir / "bare"
-    lb_port = _free_port()
+    lb_port = free_port()
     resilient_var = var_dir / "resilient"
     return {
         "bare": Setup(
@@ -84,8 +80,8 @@ def setups_make(*, var_dir: Path) -> dict[str, Setup]:
                 "VAR_DIR": str(resilient_var),
                 "ANVIL_STATE_DIR": str(resilient_var / "anvil"),
                 "LB_PORT": str(lb_port),
-                "STATS_PORT": str(_free_port()),
-                "REPLICA_PORTS": ",".join(str(_free_port()) for _ in range(3)),
+                "STATS_PORT": str(free_port()),
+                "REPLICA_PORTS": ",".join(str(free_port()) for _ in range(3)),
             },
             url=f"http://127.0.0.1:{lb_port}",
         ),

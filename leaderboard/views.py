@@ -161,6 +161,7 @@ def submission_view(request: HttpRequest, submission_id: int) -> HttpResponse:
         "score": value_format(value=submission.score, decimals=2),
         "score_label": SCORE_LABELS[submission.challenge.scoring],
         "extras": _extras(submission),
+        "error": public_error(submission),
     }
     run = run_record(run_id=submission.run_id) if submission.run_id and not submission.is_active else None
     if run is not None:
@@ -175,6 +176,12 @@ def submission_view(request: HttpRequest, submission_id: int) -> HttpResponse:
         )
         context["events"] = run.faults
     return render(request, "leaderboard/submission.html", context)
+
+
+def public_error(submission: Submission) -> str:
+    """The reason a submission failed, as anyone may read it: without the participant's target URL."""
+    error = submission.error or ""
+    return error.replace(submission.target_url, "the target") if submission.target_url else error
 
 
 def submission_progress_view(request: HttpRequest, submission_id: int) -> HttpResponse:

@@ -44,6 +44,7 @@ from locust.env import Environment  # noqa: E402
 from locust.log import setup_logging  # noqa: E402
 
 from common.contract import INSTANCE_HEADER  # noqa: E402
+from common.net import free_port  # noqa: E402
 from loadtest.answers import (  # noqa: E402
     instance_problem,
     redirect_problem,
@@ -231,12 +232,6 @@ def worker_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _workers_fork(args: argparse.Namespace, port: int, emitter: Emitter) -> list[int]:
     """Fork the local workers from this already-initialised process.
 
@@ -303,7 +298,7 @@ def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
     workers: list[int] = []
     distributed = args.processes > 1 or args.remote_workers > 0
     if distributed:
-        port = args.master_port or _free_port()
+        port = args.master_port or free_port()
         # zmq lets the workers connect before the master binds.
         workers = _workers_fork(args, port, emitter)
         runner = environment.create_master_runner(args.master_bind, port)

@@ -237,3 +237,14 @@ def test_a_failed_submission_shows_its_error(client, alice):
     content = client.get(f"/submissions/{submission.id}/").content.decode()
     assert "connection refused by &lt;target&gt;" in content
     assert client.get("/submissions/999999/").status_code == 404
+
+
+def test_a_public_submission_page_does_not_show_the_participants_target_url(client, alice):
+    robust = challenge_get("robust-service")
+    url = "http://127.0.0.1:8123"
+    submission = submission_make(participant=alice[0], challenge=robust, status=SubmissionStatus.FAILED,
+                                 run=run_make(status=RunStatus.FAILED), target_url=url)
+    Submission.objects.filter(id=submission.id).update(error=f"target unreachable: {url}/healthz: refused")
+    content = client.get(f"/submissions/{submission.id}/").content.decode()
+    assert "target unreachable: the target/healthz: refused" in content
+    assert "8123" not in content
