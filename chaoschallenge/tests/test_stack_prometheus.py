@@ -58,7 +58,11 @@ def _wait_for_value(base: str, expr: str, *, timeout_s: float) -> float:
     deadline = time.monotonic() + timeout_s
     result: list = []
     while time.monotonic() < deadline:
-        result = _query(base, expr)
+        try:
+            result = _query(base, expr)
+        except TimeoutError:
+            # A busy machine: Prometheus answers late, which is not an answer yet.
+            result = []
         if result and float(result[0]["value"][1]) > 0:
             return float(result[0]["value"][1])
         time.sleep(0.5)
@@ -106,25 +110,29 @@ def test_a_real_prometheus_scrapes_a_real_anvil_and_a_participant_target(tmp_pat
 
         def traffic() -> None:
             while not stop_traffic.is_set():
-                with urllib.request.urlopen(f"{anvil.url}/api/sample-urls", timeout=5) as response:
-                    response.read()
+                try:
+                    with urllib.request.urlopen(f"{anvil.url}/api/sample-urls", timeout=30) as response:
+                        response.read()
+                except TimeoutError:
+                    # Only load for the anvil to count; a slow answer on a busy machine must not end it.
+                    continue
                 stop_traffic.wait(0.1)
 
         sender = threading.Thread(target=traffic, daemon=True)
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_for_http(f"{base}/-/ready", timeout_s=30, process=process)
+            wait_for_http(f"{base}/-/ready", timeout_s=120, process=process)
             # A participant's application, added the documented way, is picked up without a reload.
             scrape_target_add(name="my-app", addresses=[address], directory=file_sd_dir)
             sender.start()
 
             requests = _wait_for_value(
-                base, 'sum(anvil_request_duration_seconds_count{job="anvil", route="anvil-sample-urls"})', timeout_s=45
+                base, 'sum(anvil_request_duration_seconds_count{job="anvil", route="anvil-sample-urls"})', timeout_s=120
             )
             assert requests >= 1
             # The recording rules evaluate on real data, too.
-            assert _wait_for_value(base, 'anvil:requests:rate1m{job="anvil"}', timeout_s=45) > 0
-            assert _wait_for_value(base, 'up{job="participants", app="my-app"}', timeout_s=45) == 1
+            assert _wait_for_value(base, 'anvil:requests:rate1m{job="anvil"}', timeout_s=120) > 0
+            assert _wait_for_value(base, 'up{job="participants", app="my-app"}', timeout_s=120) == 1
         except BaseException:
             print(log_path.read_text()[-4000:])
             raise

@@ -88,14 +88,17 @@ def test_a_crash_fault_shows_as_new_instances_and_down_seconds(tmp_path, anvil_s
 
     assert run.status == RunStatus.COMPLETED, run.error
     probes = run_probe_summary(run=run)
-    assert probes["down_seconds"], probes
-    assert min(probes["down_seconds"]) >= 1
+    # Down once the crash fault is on (from second 1); a probe that timed out
+    # earlier on a busy machine may add a down second before it.
+    assert [second for second in probes["down_seconds"] if second >= 1], probes
     assert len(probes["instances"]) >= 2
     first_instance = ProbeResult.objects.filter(run=run).order_by("probed_at").first().instance
     assert probes["instances"][0] == first_instance
-    # The load users saw the replacement process too.
-    seen_by_users = [set(sample.instances) for sample in run.samples.order_by("second")]
-    assert seen_by_users[0] and seen_by_users[-1] and not seen_by_users[0] & seen_by_users[-1]
+    # The load users saw the replacement process too. On a busy machine a
+    # second may pass with no answer at all (users still starting, or the
+    # process down): compare the first and the last seconds that saw one.
+    seen_by_users = [set(sample.instances) for sample in run.samples.order_by("second") if sample.instances]
+    assert len(seen_by_users) >= 2 and not seen_by_users[0] & seen_by_users[-1], seen_by_users
     assert fault_list() == []
 
 
