@@ -64,9 +64,19 @@ def _submit(*, challenge: Challenge, target_url: str, count: int) -> list[int]:
     return ids
 
 
-def _running_with_samples(exclude: set[int]) -> LoadTestRun | None:
-    return (LoadTestRun.objects.filter(status=RunStatus.RUNNING, samples__isnull=False)
-            .exclude(pk__in=exclude).distinct().first())
+def _next_run_under_way(*, killed: set[int]) -> LoadTestRun:
+    """Wait for a running run, not killed before, that has stored samples (its load is on)."""
+    found: list[LoadTestRun] = []
+
+    def under_way() -> bool:
+        _reap()
+        run = (LoadTestRun.objects.filter(status=RunStatus.RUNNING, samples__isnull=False)
+               .exclude(pk__in=killed).distinct().first())
+        found[:] = [run] if run else []
+        return bool(found)
+
+    wait_until(under_way, timeout_s=120, message=f"run #{len(killed) + 1} under way")
+    return found[0]
 
 
 def _reap() -> None:
@@ -112,15 +122,7 @@ def test_killing_the_pool_process_mid_run_loses_no_submission(anvil_server, anvi
     lost_after_s: list[float] = []
     with celery_worker(tmp_path=tmp_path, queue=queue, env=anvil_store) as worker:
         while len(killed) < KILLS:
-            run = None
-
-            def under_way() -> bool:
-                nonlocal run
-                _reap()
-                run = _running_with_samples(exclude=killed)
-                return run is not None
-
-            wait_until(under_way, timeout_s=120, message=f"run #{len(killed) + 1} under way")
+            run = _next_run_under_way(killed=killed)
             assert fault_list() != []
             # The prefork pool's child runs the task; the master stays and forks a new one.
             for child in psutil.Process(worker.pid).children():
@@ -138,15 +140,7 @@ def test_killing_the_whole_worker_mid_run_loses_no_submission(anvil_server, anvi
     lost_after_s: list[float] = []
     for _ in range(KILLS):
         with celery_worker(tmp_path=tmp_path, queue=queue, env=anvil_store) as worker:
-            run = None
-
-            def under_way() -> bool:
-                nonlocal run
-                _reap()
-                run = _running_with_samples(exclude=killed)
-                return run is not None
-
-            wait_until(under_way, timeout_s=120, message=f"run #{len(killed) + 1} under way")
+            run = _next_run_under_way(killed=killed)
             # The worker and its pool child die at once, as on an OOM kill or a lost host.
             os.killpg(worker.pid, signal.SIGKILL)
             killed_at = time.monotonic()
