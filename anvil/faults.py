@@ -8,144 +8,142 @@ chaos plan without talking to an anvil.
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-KINDS = ("latency", "error", "hang", "crash", "unhealthy")
-CRASH_TARGETS = ("worker", "server")
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, TypeAdapter, model_validator
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
+
+from common.validation import ErrorMessage, FieldError, WholeNumber, validate
+
+Kind = Literal["latency", "error", "hang", "crash", "unhealthy"]
+CrashTarget = Literal["worker", "server"]
+KINDS: tuple[str, ...] = get_args(Kind)
+CRASH_TARGETS: tuple[str, ...] = get_args(CrashTarget)
 TTL_DEFAULT_S = 60
 # Every fault expires: a platform that dies mid-challenge must not leave the anvil broken for long.
 TTL_MAX_S = 24 * 3600
 LATENCY_MAX_MS = 120_000
 HANG_MAX_S = 3600
 BOOT_ID_MAX_LENGTH = 64
+SCOPE_MESSAGE = 'must be "all", {"fraction": 0<f<=1} or {"instance": "<boot id>"}'
+
+# The one error type of the project; the old name stays until every caller says FieldError.
+FaultSpecError = FieldError
+
+# Strict: JSON's true is not 1 ms, "300" is not a number, and NaN, Infinity
+# and 1e400 (which Python's json reads as inf) are no delay at all.
+_STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+Probability = Annotated[float, Field(ge=0, le=1)]
+Milliseconds = Annotated[float, Field(ge=0, le=LATENCY_MAX_MS)]
 
 
-class FaultSpecError(ValueError):
-    """A fault description is unusable; ``field`` is the dotted path of the culprit (e.g. ``params.ms``)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class _LatencyParams(BaseModel):
+    model_config = _STRICT
+    ms: Milliseconds = 200.0
+    jitter_ms: Milliseconds = 0.0
+    probability: Probability = 1.0
 
 
-def _number(value: object, *, field: str, minimum: float, maximum: float, minimum_exclusive: bool = False) -> float:
-    # bool is an int subclass; "true" as a delay is a client bug, not 1 ms.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FaultSpecError(field, "must be a number")
-    if value < minimum or (minimum_exclusive and value == minimum):
-        bound = "greater than" if minimum_exclusive else "at least"
-        raise FaultSpecError(field, f"must be {bound} {minimum:g}")
-    if value > maximum:
-        raise FaultSpecError(field, f"must be at most {maximum:g}")
-    return float(value)
+class _ErrorParams(BaseModel):
+    model_config = _STRICT
+    status: Annotated[int, WholeNumber(ge=400, le=599), ErrorMessage("must be an integer from 400 to 599")] = 500
+    probability: Probability = 1.0
 
 
-def _integer(value: object, *, field: str, minimum: int, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise FaultSpecError(field, "must be an integer")
-    value = int(value)
-    if not minimum <= value <= maximum:
-        raise FaultSpecError(field, f"must be between {minimum} and {maximum}")
-    return value
+class _HangParams(BaseModel):
+    model_config = _STRICT
+    seconds: Annotated[float, Field(gt=0, le=HANG_MAX_S)] = 30.0
+    probability: Probability = 1.0
 
 
-def _probability(params: dict, default: float) -> float:
-    if "probability" not in params:
-        return default
-    return _number(params["probability"], field="params.probability", minimum=0.0, maximum=1.0)
-
-
-def _params_latency(params: dict) -> dict:
-    ms = _number(params.get("ms", 200), field="params.ms", minimum=0, maximum=LATENCY_MAX_MS)
-    jitter = _number(params.get("jitter_ms", 0), field="params.jitter_ms", minimum=0, maximum=LATENCY_MAX_MS)
-    return {"ms": ms, "jitter_ms": jitter, "probability": _probability(params, 1.0)}
-
-
-def _params_error(params: dict) -> dict:
-    status = _integer(params.get("status", 500), field="params.status", minimum=400, maximum=599)
-    return {"status": status, "probability": _probability(params, 1.0)}
-
-
-def _params_hang(params: dict) -> dict:
-    seconds = _number(params.get("seconds", 30), field="params.seconds", minimum=0, maximum=HANG_MAX_S, minimum_exclusive=True)
-    return {"seconds": seconds, "probability": _probability(params, 1.0)}
-
-
-def _params_crash(params: dict) -> dict:
-    # {} means "crash once": the first request that meets the fault takes its
-    # process down and uses the fault up. With a probability, every request
-    # rolls the dice until the fault expires, unless "once" is also set.
-    once_default = "probability" not in params
-    once = params.get("once", once_default)
-    if not isinstance(once, bool):
-        raise FaultSpecError("params.once", "must be true or false")
+class _CrashParams(BaseModel):
+    model_config = _STRICT
+    probability: Probability = 1.0
+    once: bool = True
     # "worker": the serving process dies and its gunicorn master replaces it, as
     # a segfault would. "server": the whole anvil instance (master and workers)
     # dies, as a killed container or host would; only whatever supervises the
     # participant's setup brings it back.
-    target = params.get("target", "worker")
-    if target not in CRASH_TARGETS:
-        raise FaultSpecError("params.target", f"must be one of {', '.join(CRASH_TARGETS)}")
-    return {"probability": _probability(params, 1.0), "once": once, "target": target}
+    target: Annotated[CrashTarget, ErrorMessage(f"must be one of {', '.join(CRASH_TARGETS)}")] = "worker"
+
+    @model_validator(mode="after")
+    def _once_unless_probable(self) -> _CrashParams:
+        # {} means "crash once": the first request that meets the fault takes its
+        # process down and uses the fault up. With a probability, every request
+        # rolls the dice until the fault expires, unless "once" is also set.
+        if "once" not in self.model_fields_set:
+            self.once = "probability" not in self.model_fields_set
+        return self
 
 
-def _params_unhealthy(params: dict) -> dict:
-    return {}
+class _UnhealthyParams(BaseModel):
+    model_config = _STRICT
 
 
+_PARAM_MODELS: dict[str, type[BaseModel]] = {
+    "latency": _LatencyParams, "error": _ErrorParams, "hang": _HangParams, "crash": _CrashParams,
+    "unhealthy": _UnhealthyParams,
+}
+# Per kind: the adapter and the words for a parameter it does not have.
 _PARAMS = {
-    "latency": (_params_latency, {"ms", "jitter_ms", "probability"}),
-    "error": (_params_error, {"status", "probability"}),
-    "hang": (_params_hang, {"seconds", "probability"}),
-    "crash": (_params_crash, {"probability", "once", "target"}),
-    "unhealthy": (_params_unhealthy, set()),
+    kind: (TypeAdapter(model),
+           f"is not a parameter of a {kind} fault (allowed: {', '.join(sorted(model.model_fields)) or 'none'})")
+    for kind, model in _PARAM_MODELS.items()
 }
 
 
-def _scope(scope: object) -> str | dict:
-    if scope == "all":
+class _Fraction(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    fraction: Annotated[float, Field(gt=0, le=1)]
+
+
+class _Instance(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    # Padding around a boot id is a copy-and-paste slip, not another instance.
+    instance: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=BOOT_ID_MAX_LENGTH),
+        ErrorMessage(f"must be a boot id (1-{BOOT_ID_MAX_LENGTH} characters)"),
+    ]
+
+
+_FRACTION = TypeAdapter(_Fraction)
+_INSTANCE = TypeAdapter(_Instance)
+
+
+def _scope_parse(value: object) -> str | dict:
+    # Chosen by its one key, so that a problem is told about that key
+    # ("scope.fraction: must be at most 1"), not about every shape it is not.
+    if value == "all":
         return "all"
-    if isinstance(scope, dict) and len(scope) == 1:
-        if "fraction" in scope:
-            fraction = _number(scope["fraction"], field="scope.fraction", minimum=0.0, maximum=1.0, minimum_exclusive=True)
-            return {"fraction": fraction}
-        if "instance" in scope:
-            instance = scope["instance"]
-            if not isinstance(instance, str) or not instance.strip() or len(instance) > BOOT_ID_MAX_LENGTH:
-                raise FaultSpecError("scope.instance", f"must be a boot id (1-{BOOT_ID_MAX_LENGTH} characters)")
-            return {"instance": instance.strip()}
-    raise FaultSpecError("scope", 'must be "all", {"fraction": 0<f<=1} or {"instance": "<boot id>"}')
+    if isinstance(value, dict) and len(value) == 1:
+        if "fraction" in value:
+            return _FRACTION.validate_python(value)
+        if "instance" in value:
+            return _INSTANCE.validate_python(value)
+    raise PydanticCustomError("scope", SCOPE_MESSAGE)
+
+
+class _Fault(BaseModel):
+    model_config = _STRICT
+    kind: Annotated[Kind, ErrorMessage(f"must be one of {', '.join(KINDS)}")]
+    params: dict[str, Any] | None = None
+    scope: Annotated[str | dict, PlainValidator(_scope_parse)] = "all"
+    ttl_s: Annotated[float, Field(gt=0, le=TTL_MAX_S)] = float(TTL_DEFAULT_S)
+
+
+_FAULT = TypeAdapter(_Fault)
 
 
 def fault_spec_validate(*, spec: object) -> dict[str, Any]:
     """Check a fault description and return it normalized, every default filled in.
 
-    Raises ``FaultSpecError`` naming the first field that is wrong.
+    Raises ``FieldError`` naming the first field that is wrong.
     """
-    if not isinstance(spec, dict):
-        raise FaultSpecError("spec", "must be a JSON object")
-    unknown = sorted(set(spec) - {"kind", "params", "scope", "ttl_s"})
-    if unknown:
-        raise FaultSpecError(str(unknown[0]), "is not a fault field (use kind, params, scope, ttl_s)")
-    kind = spec.get("kind")
-    if kind not in KINDS:
-        raise FaultSpecError("kind", f"must be one of {', '.join(KINDS)}")
-    params = spec.get("params", {})
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        raise FaultSpecError("params", "must be a JSON object")
-    builder, allowed = _PARAMS[kind]
-    extra = sorted(set(params) - allowed)
-    if extra:
-        hint = ", ".join(sorted(allowed)) or "none"
-        raise FaultSpecError(f"params.{extra[0]}", f"is not a parameter of a {kind} fault (allowed: {hint})")
-    ttl_s = _number(spec.get("ttl_s", TTL_DEFAULT_S), field="ttl_s", minimum=0, maximum=TTL_MAX_S, minimum_exclusive=True)
-    return {
-        "kind": kind,
-        "params": builder(params),
-        "scope": _scope(spec.get("scope", "all")),
-        "ttl_s": ttl_s,
-    }
+    fault = validate(_FAULT, spec, root="spec",
+                     messages={"extra_forbidden": "is not a fault field (use kind, params, scope, ttl_s)"})
+    adapter, unknown = _PARAMS[fault.kind]
+    params = validate(adapter, fault.params or {}, prefix="params.", messages={"extra_forbidden": unknown})
+    return {"kind": fault.kind, "params": params.model_dump(), "scope": fault.scope, "ttl_s": fault.ttl_s}

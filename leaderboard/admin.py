@@ -7,9 +7,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.validation import FieldError
 from leaderboard import services
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
-from leaderboard.services import ProfileError
 
 
 class ChallengeAdminForm(forms.ModelForm):
@@ -28,7 +28,7 @@ class ChallengeAdminForm(forms.ModelForm):
             data["profile"], data["chaos_plan"] = services.challenge_config_validate(
                 profile=data["profile"], chaos_plan=data["chaos_plan"]
             )
-        except ProfileError as exc:
+        except FieldError as exc:
             field = "chaos_plan" if exc.field.startswith("chaos_plan") else "profile"
             self.add_error(field, str(exc))
         return data
@@ -112,7 +112,7 @@ class SubmissionAdmin(admin.ModelAdmin):
         for submission in queryset.select_related("participant", "challenge"):
             try:
                 fresh = services.submission_rerun(submission=submission)
-            except services.SubmissionError as exc:
+            except FieldError as exc:
                 messages.error(request, f"Submission {submission.id}: {exc.message}")
             else:
                 messages.success(request, f"Submission {submission.id} queued again as {fresh.id}")

@@ -12,6 +12,7 @@ from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.validation import FieldError
 from leaderboard.keys import api_key_generate, api_key_hash
 from leaderboard.models import ACTIVE_STATUSES, Challenge, Participant, Submission, SubmissionStatus
 from leaderboard.ranking_version import version_bump
@@ -19,7 +20,6 @@ from leaderboard.scoring import run_score
 from leaderboard.selectors import run_scoring_input
 from loadtest.selectors import EndReason, RunRecord, RunStatus, run_record
 from loadtest.services import (
-    ProfileError,
     TargetNotAllowed,
     run_cancel,
     run_config_validate,
@@ -36,34 +36,32 @@ IDEMPOTENCY_KEY_MAX = 100
 RUN_ORIGIN = "submission"
 
 
-# --- errors the API turns into 4xx -------------------------------------------
+# --- refusals the API turns into 4xx ------------------------------------------
+# Bad input is the one field-error type (400). A refusal of valid input is the
+# same type with the status the API answers.
 
 
-class SubmissionError(Exception):
-    """A submission was refused; ``field`` names the culprit when one input is to blame."""
+class SubmissionRefused(FieldError):
+    status = 400
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(field, message)
 
 
-class SubmissionInvalid(SubmissionError):
-    pass
+class SubmissionLimitReached(SubmissionRefused):
+    status = 429
 
-
-class SubmissionLimitReached(SubmissionError):
     def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
 
 
-class IdempotencyConflict(SubmissionError):
-    pass
+class IdempotencyConflict(SubmissionRefused):
+    status = 409
 
 
-class SubmissionForbidden(SubmissionError):
-    pass
+class SubmissionForbidden(SubmissionRefused):
+    status = 403
 
 
 # --- participants ------------------------------------------------------------
@@ -105,7 +103,7 @@ def participant_key_rotate(*, participant: Participant) -> str:
 
 
 def challenge_config_validate(*, profile: object, chaos_plan: object) -> tuple[dict, list[dict]]:
-    """The challenge's profile and plan normalized by the engine's validators (raises ProfileError)."""
+    """The challenge's profile and plan normalized by the engine's validators (raises FieldError)."""
     return run_config_validate(profile=profile, chaos_plan=chaos_plan)
 
 
@@ -152,15 +150,13 @@ def submission_create(
     now = now or timezone.now()
     idempotency_key = (idempotency_key or "").strip()
     if len(idempotency_key) > IDEMPOTENCY_KEY_MAX or not idempotency_key.isprintable():
-        raise SubmissionInvalid(
-            f"must be at most {IDEMPOTENCY_KEY_MAX} printable characters", field="Idempotency-Key"
-        )
+        raise FieldError("Idempotency-Key", f"must be at most {IDEMPOTENCY_KEY_MAX} printable characters")
     if not isinstance(challenge_slug, str) or not challenge_slug:
-        raise SubmissionInvalid("is required", field="challenge")
+        raise FieldError("challenge", "is required")
     try:
         url = target_url_validate(url=target_url)
     except TargetNotAllowed as exc:
-        raise SubmissionInvalid(str(exc), field="target_url") from None
+        raise FieldError("target_url", str(exc)) from None
 
     if idempotency_key:
         existing = _idempotent_match(
@@ -171,7 +167,7 @@ def submission_create(
 
     challenge = Challenge.objects.filter(slug=challenge_slug, is_active=True).first()
     if challenge is None:
-        raise SubmissionInvalid(f"there is no open challenge {challenge_slug!r}", field="challenge")
+        raise FieldError("challenge", f"there is no open challenge {challenge_slug!r}")
     if not participant.is_active:
         raise SubmissionForbidden("this participant has been suspended and may not submit")
 
@@ -383,11 +379,5 @@ def submission_rerun(*, submission: Submission) -> Submission:
         ) from None
 
 
-__all__ = [
-    "IdempotencyConflict",
-    "ProfileError",
-    "SubmissionError",
-    "SubmissionInvalid",
-    "SubmissionLimitReached",
-    "TargetNotAllowed",
-]
+# Kept while the API module still names it: every submission refusal is a FieldError.
+SubmissionError = FieldError

@@ -19,42 +19,106 @@ No Django models and no Locust here: the runner process imports
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired, get_args
 
-SHAPES = ("constant", "step", "spike")
+from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic_core import ErrorDetails
+from typing_extensions import TypedDict
+
+from common.validation import ErrorMessage, FieldError, WholeNumber, validate
+
+Shape = Literal["constant", "step", "spike"]
+SHAPES: tuple[str, ...] = get_args(Shape)
 
 # The url-anvil API the simulated users exercise, by task name.
-TASK_NAMES = ("sample_urls", "test", "history", "index")
+TaskName = Literal["sample_urls", "test", "history", "index"]
+TASK_NAMES: tuple[str, ...] = get_args(TaskName)
 DEFAULT_TASKS = {"sample_urls": 4, "test": 2, "history": 1, "index": 1}
 
 MAX_USERS = 5000
 MAX_SPAWN_RATE = 1000.0
 MAX_TIMEOUT_S = 120.0
 MAX_WAIT_S = 60.0
+MAX_TASK_WEIGHT = 1000
 MAX_CHAOS_EVENTS = 50
 # A fault outlives its planned end by this much at most, even if the platform
 # dies before clearing it: the expiry is the last line of defence.
 CHAOS_TTL_MARGIN_S = 10
 
-_COMMON_FIELDS = {
-    "shape", "users", "spawn_rate", "duration_s", "timeout_s", "connect_timeout_s",
-    "wait_min_s", "wait_max_s", "tasks",
-}
-_SHAPE_FIELDS = {
-    "constant": set(),
-    "step": {"step_users", "step_every_s", "max_users"},
-    "spike": {"spike_users", "spike_at_s", "spike_duration_s"},
-}
 _EVENT_FIELDS = {"at_s", "duration_s", "kind", "params", "scope"}
 
+# The one error type of the project; the old name stays until every caller says FieldError.
+ProfileError = FieldError
 
-class ProfileError(ValueError):
-    """A profile or chaos plan is not acceptable; ``field`` names the culprit (dotted path)."""
+# Strict: true is not 1 user, "10" is not a number, and NaN, Infinity and
+# 1e400 (which Python's json reads as inf) are no duration at all.
+_STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+ShapeField = Annotated[Shape, ErrorMessage(f"must be one of {', '.join(SHAPES)}")]
+Users = Annotated[int, WholeNumber(ge=0, le=MAX_USERS)]
+WholeSeconds = Annotated[int, WholeNumber(ge=1)]
+Timeout = Annotated[float, Field(ge=0.1, le=MAX_TIMEOUT_S)]
+Wait = Annotated[float, Field(ge=0, le=MAX_WAIT_S)]
+Tasks = dict[
+    Annotated[TaskName, ErrorMessage(f"unknown task; use {', '.join(TASK_NAMES)}")],
+    Annotated[int, WholeNumber(ge=0, le=MAX_TASK_WEIGHT)],
+]
+
+
+class _Shape(TypedDict, total=False):
+    # Only the shape, to pick the model; everything else is looked at by that model.
+    __pydantic_config__ = ConfigDict(strict=True, extra="ignore")  # type: ignore[misc]
+    shape: ShapeField
+
+
+class _ConstantProfile(TypedDict, total=False):
+    """What a client may give; profile_validate fills in the rest. Bounds that depend on
+    other fields or on settings are checked there."""
+
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    shape: ShapeField
+    users: Users
+    spawn_rate: Annotated[float, Field(gt=0, le=MAX_SPAWN_RATE)]
+    duration_s: WholeSeconds
+    timeout_s: Timeout
+    connect_timeout_s: Timeout
+    wait_min_s: Wait
+    wait_max_s: Wait
+    tasks: Tasks | None
+
+
+class _StepProfile(_ConstantProfile, total=False):
+    step_users: Annotated[int, WholeNumber(ge=1, le=MAX_USERS)]
+    step_every_s: WholeSeconds
+    max_users: Users
+
+
+class _SpikeProfile(_ConstantProfile, total=False):
+    spike_users: Users
+    spike_at_s: Annotated[int, WholeNumber(ge=0)]
+    spike_duration_s: WholeSeconds
+
+
+_SHAPE = TypeAdapter(_Shape)
+_PROFILES: dict[str, TypeAdapter[dict]] = {
+    "constant": TypeAdapter(_ConstantProfile),
+    "step": TypeAdapter(_StepProfile),
+    "spike": TypeAdapter(_SpikeProfile),
+}
+
+
+class _ChaosEvent(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    at_s: Annotated[float, Field(ge=0)]
+    duration_s: Annotated[float, Field(gt=0)]
+    # The fault part is the anvil's to check (fault_spec_validate).
+    kind: Any
+    params: NotRequired[Any]
+    scope: NotRequired[Any]
+
+
+_CHAOS_EVENT = TypeAdapter(_ChaosEvent)
+_CHAOS_PLAN = TypeAdapter(Annotated[list[Any], Field(max_length=MAX_CHAOS_EVENTS)])
 
 
 def _max_duration_s() -> int:
@@ -64,89 +128,61 @@ def _max_duration_s() -> int:
     return int(getattr(settings, "LOADTEST_MAX_DURATION_S", 3600))
 
 
-def _number(data: dict, field: str, *, default: Any, minimum: float, maximum: float,
-            integer: bool = False, exclusive_minimum: bool = False, prefix: str = "") -> Any:
-    value = data.get(field, default)
-    name = f"{prefix}{field}"
-    # bool is an int subclass: true/false must not pass as 1/0.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ProfileError(name, "must be a number")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ProfileError(name, "must be a finite number")
-    if integer:
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ProfileError(name, "must be a whole number")
-            value = int(value)
-    else:
-        value = float(value)
-    if value < minimum or (exclusive_minimum and value == minimum):
-        raise ProfileError(name, f"must be {'above' if exclusive_minimum else 'at least'} {minimum:g}")
+def _at_least(value: float, minimum: float, field: str) -> None:
+    if value < minimum:
+        raise FieldError(field, f"must be at least {minimum:g}")
+
+
+def _at_most(value: float, maximum: float, field: str) -> None:
     if value > maximum:
-        raise ProfileError(name, f"must be at most {maximum:g}")
-    return value
-
-
-def _tasks_validate(raw: object) -> dict[str, int]:
-    if raw is None:
-        return dict(DEFAULT_TASKS)
-    if not isinstance(raw, dict):
-        raise ProfileError("tasks", f"must be an object of weights for {', '.join(TASK_NAMES)}")
-    tasks: dict[str, int] = {}
-    for name, _weight in raw.items():
-        if name not in TASK_NAMES:
-            raise ProfileError(f"tasks.{name}", f"unknown task; use {', '.join(TASK_NAMES)}")
-        tasks[name] = _number(raw, name, default=0, minimum=0, maximum=1000, integer=True, prefix="tasks.")
-    if not any(tasks.values()):
-        raise ProfileError("tasks", "at least one task needs a weight above 0")
-    return {name: tasks.get(name, 0) for name in TASK_NAMES}
+        raise FieldError(field, f"must be at most {maximum:g}")
 
 
 def profile_validate(*, profile: object) -> dict:
-    """Return ``profile`` normalized with every default filled in, or raise ProfileError."""
-    if not isinstance(profile, dict):
-        raise ProfileError("profile", "must be a JSON object")
-    shape = profile.get("shape", "constant")
-    if shape not in SHAPES:
-        raise ProfileError("shape", f"must be one of {', '.join(SHAPES)}")
-    allowed = _COMMON_FIELDS | _SHAPE_FIELDS[shape]
-    for field in profile:
-        if field not in allowed:
-            raise ProfileError(str(field), f"is not a field of a {shape} profile")
+    """Return ``profile`` normalized with every default filled in, or raise FieldError naming the field."""
+    shape = validate(_SHAPE, profile, root="profile").get("shape", "constant")
+    adapter = _PROFILES[shape]
+    given = validate(adapter, profile, root="profile",
+                     messages={"extra_forbidden": f"is not a field of a {shape} profile"})
 
-    out: dict[str, Any] = {"shape": shape}
-    out["users"] = _number(profile, "users", default=10, minimum=1 if shape == "constant" else 0,
-                           maximum=MAX_USERS, integer=True)
-    out["spawn_rate"] = _number(profile, "spawn_rate", default=max(1.0, float(out["users"])),
-                                minimum=0, maximum=MAX_SPAWN_RATE, exclusive_minimum=True)
-    out["duration_s"] = _number(profile, "duration_s", default=30, minimum=1, maximum=_max_duration_s(),
-                                integer=True)
-    out["timeout_s"] = _number(profile, "timeout_s", default=10.0, minimum=0.1, maximum=MAX_TIMEOUT_S)
-    out["connect_timeout_s"] = _number(profile, "connect_timeout_s", default=min(5.0, out["timeout_s"]),
-                                       minimum=0.1, maximum=MAX_TIMEOUT_S)
-    out["wait_min_s"] = _number(profile, "wait_min_s", default=0.1, minimum=0, maximum=MAX_WAIT_S)
-    out["wait_max_s"] = _number(profile, "wait_max_s", default=max(0.5, out["wait_min_s"]), minimum=0,
-                                maximum=MAX_WAIT_S)
-    if out["wait_max_s"] < out["wait_min_s"]:
-        raise ProfileError("wait_max_s", "must not be below wait_min_s")
-    out["tasks"] = _tasks_validate(profile.get("tasks"))
-
+    out: dict[str, Any] = {"shape": shape, "users": given.get("users", 10)}
+    users = out["users"]
+    out["spawn_rate"] = given.get("spawn_rate", max(1.0, float(users)))
+    out["duration_s"] = given.get("duration_s", 30)
+    out["timeout_s"] = given.get("timeout_s", 10.0)
+    out["connect_timeout_s"] = given.get("connect_timeout_s", min(5.0, out["timeout_s"]))
+    out["wait_min_s"] = given.get("wait_min_s", 0.1)
+    out["wait_max_s"] = given.get("wait_max_s", max(0.5, out["wait_min_s"]))
+    tasks = given.get("tasks")
+    out["tasks"] = dict(DEFAULT_TASKS) if tasks is None else {name: tasks.get(name, 0) for name in TASK_NAMES}
+    duration_s = out["duration_s"]
     if shape == "step":
-        out["step_users"] = _number(profile, "step_users", default=10, minimum=1, maximum=MAX_USERS, integer=True)
-        out["step_every_s"] = _number(profile, "step_every_s", default=10, minimum=1,
-                                      maximum=out["duration_s"], integer=True)
-        out["max_users"] = _number(profile, "max_users", default=max(out["users"], 1) + 5 * out["step_users"],
-                                   minimum=max(out["users"], 1), maximum=MAX_USERS, integer=True)
+        out["step_users"] = given.get("step_users", 10)
+        out["step_every_s"] = given.get("step_every_s", 10)
+        out["max_users"] = given.get("max_users", max(users, 1) + 5 * out["step_users"])
     elif shape == "spike":
-        if out["users"] < 0:
-            raise ProfileError("users", "must be at least 0")
-        out["spike_users"] = _number(profile, "spike_users", default=max(1, out["users"] * 5),
-                                     minimum=max(out["users"], 1), maximum=MAX_USERS, integer=True)
-        out["spike_at_s"] = _number(profile, "spike_at_s", default=out["duration_s"] // 3, minimum=0,
-                                    maximum=out["duration_s"] - 1, integer=True)
-        out["spike_duration_s"] = _number(profile, "spike_duration_s",
-                                          default=max(1, out["duration_s"] // 3), minimum=1,
-                                          maximum=out["duration_s"], integer=True)
+        out["spike_users"] = given.get("spike_users", max(1, users * 5))
+        out["spike_at_s"] = given.get("spike_at_s", duration_s // 3)
+        out["spike_duration_s"] = given.get("spike_duration_s", max(1, duration_s // 3))
+    # Defaults derived from other fields (spawn_rate from users, say) obey the
+    # same bounds as given values.
+    validate(adapter, out, root="profile")
+
+    # Rules that involve more than one field, or the settings.
+    if shape == "constant":
+        _at_least(users, 1, "users")
+    _at_most(duration_s, _max_duration_s(), "duration_s")
+    if out["wait_max_s"] < out["wait_min_s"]:
+        raise FieldError("wait_max_s", "must not be below wait_min_s")
+    if not any(out["tasks"].values()):
+        raise FieldError("tasks", "at least one task needs a weight above 0")
+    if shape == "step":
+        _at_most(out["step_every_s"], duration_s, "step_every_s")
+        _at_least(out["max_users"], max(users, 1), "max_users")
+    elif shape == "spike":
+        _at_least(out["spike_users"], max(users, 1), "spike_users")
+        _at_most(out["spike_at_s"], duration_s - 1, "spike_at_s")
+        _at_most(out["spike_duration_s"], duration_s, "spike_duration_s")
     return out
 
 
@@ -183,45 +219,41 @@ def chaos_event_fault_spec(*, event: dict) -> dict:
     }
 
 
+def _too_many_events(error: ErrorDetails) -> str:
+    return f"has {error['ctx']['actual_length']} events; at most {MAX_CHAOS_EVENTS} are allowed"
+
+
 def chaos_plan_validate(*, plan: object, duration_s: float | None = None) -> list[dict]:
-    """Return the plan normalized (in the given order), or raise ProfileError naming the field.
+    """Return the plan normalized (in the given order), or raise FieldError naming the field.
 
     Each event is ``{"at_s", "duration_s", "kind", "params", "scope"}``; the fault
     part is checked by the anvil's own ``fault_spec_validate``. With ``duration_s``
     (the profile's), every event must start before the run ends.
     """
-    from anvil.faults import FaultSpecError, fault_spec_validate
+    from anvil.faults import fault_spec_validate
 
     if plan is None:
         return []
-    if not isinstance(plan, list):
-        raise ProfileError("chaos_plan", "must be a JSON list of events")
-    if len(plan) > MAX_CHAOS_EVENTS:
-        raise ProfileError("chaos_plan", f"has {len(plan)} events; at most {MAX_CHAOS_EVENTS} are allowed")
+    plan = validate(_CHAOS_PLAN, plan, root="chaos_plan",
+                    messages={"list_type": "must be a JSON list of events", "too_long": _too_many_events})
+    max_duration_s = float(_max_duration_s())
+    unknown = f"is not a field of a chaos event; use {', '.join(sorted(_EVENT_FIELDS))}"
     events = []
     for index, raw in enumerate(plan):
         prefix = f"chaos_plan[{index}]."
-        if not isinstance(raw, dict):
-            raise ProfileError(f"chaos_plan[{index}]", "must be a JSON object")
-        for field in raw:
-            if field not in _EVENT_FIELDS:
-                raise ProfileError(f"{prefix}{field}", f"is not a field of a chaos event; use {', '.join(sorted(_EVENT_FIELDS))}")
-        for field in ("at_s", "duration_s", "kind"):
-            if field not in raw:
-                raise ProfileError(f"{prefix}{field}", "is required")
-        limit = float(duration_s) if duration_s is not None else float(_max_duration_s())
-        at_s = _number(raw, "at_s", default=None, minimum=0, maximum=limit, prefix=prefix)
+        event = validate(_CHAOS_EVENT, raw, prefix=prefix, messages={"extra_forbidden": unknown})
+        at_s, event_duration = event["at_s"], event["duration_s"]
+        _at_most(at_s, float(duration_s) if duration_s is not None else max_duration_s, f"{prefix}at_s")
         if duration_s is not None and at_s >= duration_s:
-            raise ProfileError(f"{prefix}at_s", f"must be before the end of the run ({duration_s:g}s)")
-        event_duration = _number(raw, "duration_s", default=None, minimum=0, maximum=float(_max_duration_s()),
-                                 exclusive_minimum=True, prefix=prefix)
-        candidate = {"kind": raw.get("kind"), "params": raw.get("params", {}), "scope": raw.get("scope", "all"),
+            raise FieldError(f"{prefix}at_s", f"must be before the end of the run ({duration_s:g}s)")
+        _at_most(event_duration, max_duration_s, f"{prefix}duration_s")
+        candidate = {"kind": event["kind"], "params": event.get("params", {}), "scope": event.get("scope", "all"),
                      "ttl_s": math.ceil(event_duration) + CHAOS_TTL_MARGIN_S}
         try:
             spec = fault_spec_validate(spec=candidate)
-        except FaultSpecError as exc:
+        except FieldError as exc:
             field = "duration_s" if exc.field == "ttl_s" else exc.field
-            raise ProfileError(f"{prefix}{field}", exc.message) from exc
+            raise FieldError(f"{prefix}{field}", exc.message) from exc
         events.append({"at_s": at_s, "duration_s": event_duration, "kind": spec["kind"],
                        "params": spec["params"], "scope": spec["scope"]})
     return events

@@ -23,19 +23,13 @@ from pathlib import Path
 
 from django.conf import settings
 
+from common.validation import FieldError, whole_number_from_text
+
 # File names come from it, so: no dots, slashes or spaces, bounded length.
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
 _PATH_RE = re.compile(r"^/[A-Za-z0-9._~/-]{0,200}$")
 MAX_ADDRESSES = 50
-
-
-class ScrapeTargetError(ValueError):
-    """Input that cannot become a scrape target; ``field`` names which part is wrong."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ def scrape_target_dir() -> Path:
 
 def scrape_target_name_validate(*, name: object) -> str:
     if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ScrapeTargetError(
+        raise FieldError(
             "name",
             f"{name!r} is not a valid name; use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit",
         )
@@ -64,39 +58,41 @@ def _host_validate(host: str, address: str) -> str:
         try:
             ipaddress.IPv6Address(host[1:-1])
         except ValueError:
-            raise ScrapeTargetError("address", f"{address!r}: {host} is not a valid IPv6 address") from None
+            raise FieldError("address", f"{address!r}: {host} is not a valid IPv6 address") from None
         return host
     if re.fullmatch(r"[0-9.]+", host):
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
-            raise ScrapeTargetError("address", f"{address!r}: {host} is not a valid IPv4 address") from None
+            raise FieldError("address", f"{address!r}: {host} is not a valid IPv4 address") from None
         return host
     labels = host.rstrip(".").split(".") if len(host) <= 253 else []
     if not labels or not all(_HOST_LABEL_RE.match(label) for label in labels):
-        raise ScrapeTargetError("address", f"{address!r}: {host!r} is not a valid host name")
+        raise FieldError("address", f"{address!r}: {host!r} is not a valid host name")
     return host.lower()
 
 
 def scrape_target_address_validate(*, address: object) -> str:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6): no scheme, no path, a port in 1-65535."""
     if not isinstance(address, str) or not address:
-        raise ScrapeTargetError("address", "an address is required, as HOST:PORT")
+        raise FieldError("address", "an address is required, as HOST:PORT")
     if "://" in address or "/" in address or "@" in address or any(c.isspace() for c in address):
-        raise ScrapeTargetError("address", f"{address!r} must be HOST:PORT only (no scheme, path or credentials)")
+        raise FieldError("address", f"{address!r} must be HOST:PORT only (no scheme, path or credentials)")
     host, sep, port_text = address.rpartition(":")
     if not sep or not host:
-        raise ScrapeTargetError("address", f"{address!r} has no port; use HOST:PORT")
+        raise FieldError("address", f"{address!r} has no port; use HOST:PORT")
     if ":" in host and not (host.startswith("[") and host.endswith("]")):
-        raise ScrapeTargetError("address", f"{address!r}: write an IPv6 host in brackets, e.g. [::1]:9100")
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ScrapeTargetError("address", f"{address!r}: the port must be a number from 1 to 65535")
-    return f"{_host_validate(host, address)}:{int(port_text)}"
+        raise FieldError("address", f"{address!r}: write an IPv6 host in brackets, e.g. [::1]:9100")
+    try:
+        port = whole_number_from_text(port_text, field="address", minimum=1, maximum=65535)
+    except FieldError:
+        raise FieldError("address", f"{address!r}: the port must be a number from 1 to 65535") from None
+    return f"{_host_validate(host, address)}:{port}"
 
 
 def scrape_target_metrics_path_validate(*, metrics_path: object) -> str:
     if not isinstance(metrics_path, str) or not _PATH_RE.match(metrics_path) or "/../" in f"{metrics_path}/":
-        raise ScrapeTargetError("metrics_path", f"{metrics_path!r} must be a plain absolute path such as /metrics")
+        raise FieldError("metrics_path", f"{metrics_path!r} must be a plain absolute path such as /metrics")
     return metrics_path
 
 
@@ -129,9 +125,9 @@ def scrape_target_add(
     """Create or replace the target group ``name``; everything is validated before anything is written."""
     name = scrape_target_name_validate(name=name)
     if not addresses:
-        raise ScrapeTargetError("address", "give at least one HOST:PORT")
+        raise FieldError("address", "give at least one HOST:PORT")
     if len(addresses) > MAX_ADDRESSES:
-        raise ScrapeTargetError("address", f"at most {MAX_ADDRESSES} addresses per name")
+        raise FieldError("address", f"at most {MAX_ADDRESSES} addresses per name")
     clean = [scrape_target_address_validate(address=address) for address in addresses]
     clean = list(dict.fromkeys(clean))
     metrics_path = scrape_target_metrics_path_validate(metrics_path=metrics_path)

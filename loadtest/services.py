@@ -18,18 +18,19 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.validation import FieldError
 from loadtest.execution.lifecycle import END_GRACE_S, RunLifecycle, RunOutcome
 from loadtest.execution.places import place_for
 from loadtest.fault_control import FaultControlError, fault_control_get
 from loadtest.hooks import run_finished, run_started
 from loadtest.models import ChaosEvent, EndReason, LoadTestRun, RunStatus
-from loadtest.profiles import ProfileError, chaos_event_fault_spec, chaos_plan_validate, profile_validate
+from loadtest.profiles import chaos_event_fault_spec, chaos_plan_validate, profile_validate
 from loadtest.selectors import run_totals_compute
 from loadtest.targets import TargetNotAllowed, target_url_validate
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ProfileError", "TargetNotAllowed", "target_url_validate"]
+__all__ = ["TargetNotAllowed", "target_url_validate"]
 
 ORIGIN_MAX_LENGTH = 20
 OWNER_MAX_LENGTH = 200
@@ -59,7 +60,7 @@ def run_deadline(*, started_at: datetime, duration_s: int) -> datetime:
 
 
 def run_config_validate(*, profile: object, chaos_plan: object) -> tuple[dict, list[dict]]:
-    """A profile and a chaos plan normalized as a run would store them (raises ProfileError)."""
+    """A profile and a chaos plan normalized as a run would store them (raises FieldError)."""
     normalized = profile_validate(profile=profile)
     plan = chaos_plan_validate(plan=chaos_plan, duration_s=normalized["duration_s"])
     return normalized, plan
@@ -77,16 +78,16 @@ def run_create(
 ) -> LoadTestRun:
     """Validate everything and store a queued run with its planned chaos events.
 
-    Raises TargetNotAllowed or ProfileError (``field`` names the problem).
+    Raises TargetNotAllowed or FieldError (``field`` names the problem).
     """
     target = target_url_validate(url=target_url)
     normalized, plan = run_config_validate(profile=profile, chaos_plan=chaos_plan)
     if isinstance(processes, bool) or not isinstance(processes, int) or not 1 <= processes <= settings.LOADTEST_MAX_PROCESSES:
-        raise ProfileError("processes", f"must be a whole number from 1 to {settings.LOADTEST_MAX_PROCESSES}")
+        raise FieldError("processes", f"must be a whole number from 1 to {settings.LOADTEST_MAX_PROCESSES}")
     if not isinstance(origin, str) or not origin or len(origin) > ORIGIN_MAX_LENGTH:
-        raise ProfileError("origin", f"must be a non-empty text of at most {ORIGIN_MAX_LENGTH} characters")
+        raise FieldError("origin", f"must be a non-empty text of at most {ORIGIN_MAX_LENGTH} characters")
     if not isinstance(owner, str) or len(owner) > OWNER_MAX_LENGTH:
-        raise ProfileError("owner", f"must be a text of at most {OWNER_MAX_LENGTH} characters")
+        raise FieldError("owner", f"must be a text of at most {OWNER_MAX_LENGTH} characters")
     return _run_insert(target_url=target, profile=normalized, chaos_plan=plan, processes=processes,
                        origin=origin, owner=owner, origin_ref=str(origin_ref))
 

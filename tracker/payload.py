@@ -3,7 +3,7 @@
 Clients written for the original tracker service keep working unchanged, so
 the field names stay camelCase outside and ``runDetails`` snake_case inside,
 exactly as they send them. Fields the schema does not name are kept, not
-rejected. Every problem raises :class:`PayloadError` naming the field.
+rejected. Every problem raises :class:`~common.validation.FieldError` naming the field.
 """
 
 from __future__ import annotations
@@ -12,8 +12,14 @@ import hashlib
 import math
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired
 from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic_core import ErrorDetails
+from typing_extensions import TypedDict
+
+from common.validation import ErrorMessage, FieldError, WholeNumber, validate
 
 SUPPORTED_MAJOR = "1"
 METHODS = ("GET", "POST")
@@ -27,16 +33,15 @@ RUN_DETAIL_FIELDS = (
     "session_id",
 )
 PERCENTILE_FIELDS = ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms")
-_MISSING = object()
 _KNOWN_TOP = frozenset(TOP_FIELDS + OPTIONAL_TOP_FIELDS)
 _KNOWN_DETAILS = frozenset(RUN_DETAIL_FIELDS + PERCENTILE_FIELDS)
+# How a path shows a field whose name is "" (JSON allows it).
+EMPTY_KEY = '""'
+# Counts go into 64-bit columns.
+MAX_COUNT = 2**62
 
-
-class PayloadError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+# The one error type of the project; the old name stays until every caller says FieldError.
+PayloadError = FieldError
 
 
 def target_key_for(url: str) -> str:
@@ -60,99 +65,46 @@ def text_problem(value: str) -> str | None:
 def _json_check(value: object, path: str, *, depth: int = 0) -> None:
     """Reject what a JSON column cannot store: NUL characters, lone surrogates, NaN and infinities."""
     if depth > 32:
-        raise PayloadError(path, "is nested too deeply")
+        raise FieldError(path, "is nested too deeply")
     if isinstance(value, str):
         problem = text_problem(value)
         if problem:
-            raise PayloadError(path, problem)
+            raise FieldError(path, problem)
     elif isinstance(value, float) and not math.isfinite(value):
         # Python's json reads NaN and Infinity; JSON columns cannot store them.
-        raise PayloadError(path, "must be a finite number")
+        raise FieldError(path, "must be a finite number")
     elif isinstance(value, dict):
         for key, item in value.items():
             problem = text_problem(key)
             if problem:
-                raise PayloadError(path, f"key {key[:20]!r} {problem}")
-            _json_check(item, f"{path}.{key}", depth=depth + 1)
+                raise FieldError(path, f"key {key[:20]!r} {problem}")
+            name = key or EMPTY_KEY
+            _json_check(item, f"{path}.{name}" if path else name, depth=depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _json_check(item, f"{path}[{index}]", depth=depth + 1)
 
 
-def _string(data: dict, key: str, path: str, *, max_length: int, allow_empty: bool = False,
-            nullable: bool = False) -> str | None:
-    value = data.get(key, _MISSING)
-    if value is _MISSING:
-        raise PayloadError(path, "is required")
-    if value is None and nullable:
-        return None
-    if not isinstance(value, str):
-        raise PayloadError(path, "must be a string" + (" or null" if nullable else ""))
-    if not allow_empty and not value.strip():
-        raise PayloadError(path, "must not be empty")
-    if len(value) > max_length:
-        raise PayloadError(path, f"must be at most {max_length} characters")
-    problem = text_problem(value)
-    if problem:
-        raise PayloadError(path, problem)
+def _json_storable(value: dict) -> dict:
+    _json_check(value, "")
     return value
 
 
-def _number(data: dict, key: str, path: str, *, minimum: float = 0.0, maximum: float | None = None,
-            required: bool = True) -> float | None:
-    value = data.get(key, _MISSING)
-    if value is _MISSING:
-        if required:
-            raise PayloadError(path, "is required")
-        return None
-    if value is None and not required:
-        return None
-    # bool is an int subclass: true must not pass as 1.
-    if type(value) is not float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise PayloadError(path, "must be a number")
-        try:
-            value = float(value)
-        except OverflowError:
-            raise PayloadError(path, "is too large") from None
-    if not math.isfinite(value):
-        raise PayloadError(path, "must be a finite number")
-    if value < minimum:
-        raise PayloadError(path, f"must be at least {minimum:g}")
-    if maximum is not None and value > maximum:
-        raise PayloadError(path, f"must be at most {maximum:g}")
-    return value
+def _supported(version: str) -> str:
+    if version.split(".")[0] != SUPPORTED_MAJOR:
+        raise FieldError("", f"{version!r} is not supported; this tracker speaks 1.x")
+    return version
 
 
-def _count(data: dict, key: str, path: str) -> int:
-    raw = data.get(key)
-    if type(raw) is int and 0 <= raw <= 2**62:
-        # What clients send nearly always; everything else takes the checks below.
-        return raw
-    value = _number(data, key, path)
-    if not value.is_integer():
-        raise PayloadError(path, "must be a whole number")
-    if value > 2**62:
-        raise PayloadError(path, "is too large")
-    # An int stays exact (a float has 53 bits); 12.0 from a JS client becomes 12.
-    raw = data[key]
-    return raw if isinstance(raw, int) else int(value)
-
-
-def _timestamp(data: dict, path: str) -> datetime:
-    if "timestamp" not in data:
-        raise PayloadError(path, "is required")
-    raw = data["timestamp"]
-    if not isinstance(raw, str):
-        raise PayloadError(path, "must be an ISO-8601 string")
+def _utc(raw: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw.strip())
         # Clients written for the original service send naive UTC times.
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except ValueError:
-        raise PayloadError(path, f"{raw[:40]!r} is not an ISO-8601 date and time") from None
+        raise FieldError("", f"{raw[:40]!r} is not an ISO-8601 date and time") from None
     except OverflowError:
-        raise PayloadError(path, f"{raw[:40]!r} is out of range") from None
+        raise FieldError("", f"{raw[:40]!r} is out of range") from None
 
 
 @lru_cache(maxsize=1024)
@@ -168,89 +120,100 @@ def _target(value: str) -> tuple[str, str] | str:
     return url, target_key_for(url)
 
 
-def _url(data: dict, path: str) -> tuple[str, str]:
-    target = _target(_string(data, "target_url", path, max_length=2000))
+def _url(value: str) -> tuple[str, str]:
+    target = _target(value)
     if isinstance(target, str):
-        raise PayloadError(path, target)
+        raise FieldError("", target)
     return target
 
 
+# Text a database column can store. pydantic's core refuses lone surrogates
+# in any string it runs a pattern on; the patterns refuse NUL characters and,
+# for required text, blank text. "Blank" is what str.strip() removes: regex
+# \s plus the separators \x1c-\x1f (a test holds the two to all of Unicode).
+_NUL_FREE = r"^[^\x00]*$"
+_NOT_BLANK = r"^[^\x00]*[^\x00\s\x1c-\x1f][^\x00]*$"
+
+
+def Text(max_length: int | None = None, *, blank: bool = False) -> Any:
+    """Text of at most ``max_length`` characters, without NUL characters; not blank unless ``blank``."""
+    return Annotated[str, StringConstraints(max_length=max_length, pattern=_NUL_FREE if blank else _NOT_BLANK)]
+
+
+def _pattern_message(error: ErrorDetails) -> str:
+    value = error.get("input")
+    return "must not contain NUL characters" if isinstance(value, str) and "\x00" in value else "must not be empty"
+
+
+_MESSAGES = {"string_pattern_mismatch": _pattern_message, "list_type": "must be a list of strings"}
+
+# Strict, as JSON demands: true is not 1, "412" is not a number, and NaN,
+# Infinity and 1e400 (which Python's json reads as inf) cannot be stored.
+_STRICT = ConfigDict(strict=True, allow_inf_nan=False)
+
+Count = Annotated[int, WholeNumber(ge=0, le=MAX_COUNT)]
+Figure = Annotated[float, Field(ge=0)]
+
+
+class _RunDetails(TypedDict):
+    # Fields the schema does not name are allowed (and kept, see payload_validate).
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    target_url: Annotated[Text(2000), AfterValidator(_url)]  # → (url, target key)
+    request_count: Count
+    method: Annotated[Literal["GET", "POST"], ErrorMessage('must be "GET" or "POST"')]
+    payload_urls: list[Text(blank=True)]
+    total_requests: Count
+    successful_requests: Count
+    failed_requests: Count
+    avg_latency_ms: Figure
+    error_rate: Annotated[float, Field(ge=0, le=100)]
+    rps: Figure
+    duration_s: Figure
+    test_type: Text(200)
+    commit_hash: Text(100, blank=True) | None
+    session_id: Text(200, blank=True)
+    p50_latency_ms: NotRequired[Figure | None]
+    p95_latency_ms: NotRequired[Figure | None]
+    p99_latency_ms: NotRequired[Figure | None]
+
+
+class _Payload(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    schema_version: Annotated[Text(20), AfterValidator(_supported)]
+    user_id: Annotated[Text(200), Field(validation_alias="userId")]
+    challenge_type: Annotated[Text(200), Field(validation_alias="challengeType")]
+    metric_name: Annotated[Text(200), Field(validation_alias="metricName")]
+    value: float
+    timestamp: Annotated[str, ErrorMessage("must be an ISO-8601 string"), AfterValidator(_utc)]  # → aware, UTC
+    labels: Annotated[dict[str, Any], AfterValidator(_json_storable)]
+    client_run_id: NotRequired[Annotated[Text(200) | None, Field(validation_alias="runId")]]
+    runDetails: _RunDetails
+
+
+_PAYLOAD = TypeAdapter(_Payload)
+
+
 def payload_validate(*, payload: object, path: str = "") -> dict[str, Any]:
-    """Return the model fields for one payload, or raise PayloadError naming the field (``path`` prefixes it)."""
-    if not isinstance(payload, dict):
-        raise PayloadError(path or "body", "must be a JSON object")
-    p = path
-    version = _string(payload, "schema_version", f"{p}schema_version", max_length=20)
-    if version.split(".")[0] != SUPPORTED_MAJOR:
-        raise PayloadError(f"{p}schema_version", f"{version!r} is not supported; this tracker speaks 1.x")
-    fields: dict[str, Any] = {
-        "schema_version": version,
-        "user_id": _string(payload, "userId", f"{p}userId", max_length=200),
-        "challenge_type": _string(payload, "challengeType", f"{p}challengeType", max_length=200),
-        "metric_name": _string(payload, "metricName", f"{p}metricName", max_length=200),
-        "value": _number(payload, "value", f"{p}value", minimum=-math.inf),
-        "timestamp": _timestamp(payload, f"{p}timestamp"),
-    }
-    if "labels" not in payload:
-        raise PayloadError(f"{p}labels", "is required")
-    if not isinstance(payload["labels"], dict):
-        raise PayloadError(f"{p}labels", "must be an object")
-    _json_check(payload["labels"], f"{p}labels")
-    fields["labels"] = payload["labels"]
-    client_run_id = payload.get("runId")
-    if client_run_id is not None:
-        if not isinstance(client_run_id, str) or not client_run_id.strip() or len(client_run_id) > 200:
-            raise PayloadError(f"{p}runId", "must be a non-empty string of at most 200 characters, or absent")
-        problem = text_problem(client_run_id)
-        if problem:
-            raise PayloadError(f"{p}runId", problem)
-    fields["client_run_id"] = client_run_id
-
-    if "runDetails" not in payload:
-        raise PayloadError(f"{p}runDetails", "is required")
-    details = payload["runDetails"]
-    d = f"{p}runDetails."
-    if not isinstance(details, dict):
-        raise PayloadError(f"{p}runDetails", "must be an object")
-    fields["target_url"], fields["target_key"] = _url(details, f"{d}target_url")
-    fields["request_count"] = _count(details, "request_count", f"{d}request_count")
-    method = _string(details, "method", f"{d}method", max_length=10)
-    if method not in METHODS:
-        raise PayloadError(f"{d}method", "must be \"GET\" or \"POST\"")
-    fields["method"] = method
-    if "payload_urls" not in details:
-        raise PayloadError(f"{d}payload_urls", "is required")
-    urls = details["payload_urls"]
-    if not isinstance(urls, list):
-        raise PayloadError(f"{d}payload_urls", "must be a list of strings")
-    for index, item in enumerate(urls):
-        if not isinstance(item, str):
-            raise PayloadError(f"{d}payload_urls[{index}]", "must be a string")
-        problem = text_problem(item)
-        if problem:
-            raise PayloadError(f"{d}payload_urls[{index}]", problem)
-    fields["payload_urls"] = urls
-    for name in ("total_requests", "successful_requests", "failed_requests"):
-        fields[name] = _count(details, name, f"{d}{name}")
-    fields["avg_latency_ms"] = _number(details, "avg_latency_ms", f"{d}avg_latency_ms")
-    fields["error_rate"] = _number(details, "error_rate", f"{d}error_rate", maximum=100.0)
-    fields["rps"] = _number(details, "rps", f"{d}rps")
-    fields["duration_s"] = _number(details, "duration_s", f"{d}duration_s")
-    fields["test_type"] = _string(details, "test_type", f"{d}test_type", max_length=200)
-    fields["commit_hash"] = _string(details, "commit_hash", f"{d}commit_hash", max_length=100, nullable=True,
-                                    allow_empty=True) or None
-    fields["session_id"] = _string(details, "session_id", f"{d}session_id", max_length=200, allow_empty=True)
+    """Return the model fields for one payload, or raise FieldError naming the field (``path`` prefixes it)."""
+    fields: dict[str, Any] = validate(_PAYLOAD, payload, prefix=path, root="body", messages=_MESSAGES)
+    details = fields.pop("runDetails")
+    fields.setdefault("client_run_id", None)
+    fields["target_url"], fields["target_key"] = details.pop("target_url")
+    details["commit_hash"] = details["commit_hash"] or None
     for name in PERCENTILE_FIELDS:
-        fields[name] = _number(details, name, f"{d}{name}", required=False)
+        details.setdefault(name, None)
+    fields.update(details)
 
+    raw_details = payload["runDetails"]
     fields["extra"] = {key: value for key, value in payload.items() if key not in _KNOWN_TOP}
-    fields["run_details_extra"] = {key: value for key, value in details.items() if key not in _KNOWN_DETAILS}
-    for prefix, extra in ((p, fields["extra"]), (d, fields["run_details_extra"])):
+    fields["run_details_extra"] = {key: value for key, value in raw_details.items() if key not in _KNOWN_DETAILS}
+    d = f"{path}runDetails."
+    for prefix, extra in ((path, fields["extra"]), (d, fields["run_details_extra"])):
         for key, value in extra.items():
             problem = text_problem(key)
             if problem:
-                raise PayloadError(f"{prefix}{key[:20]!r}", f"(a field name) {problem}")
-            _json_check(value, f"{prefix}{key}")
+                raise FieldError(f"{prefix}{key[:20]!r}", f"(a field name) {problem}")
+            _json_check(value, f"{prefix}{key or EMPTY_KEY}")
     return fields
 
 

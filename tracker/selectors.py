@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Max, OuterRef, Q, Subquery
 
+from common.validation import FieldError, whole_number_from_text
 from tracker.models import Baseline, RecordingSession, TrackedRun
 from tracker.payload import run_as_payload
 from tracker.regression import (
@@ -36,8 +37,16 @@ TABLE_COLUMNS = (
 )
 
 
-class CursorError(ValueError):
-    pass
+# The one error type of the project; the old name stays until every caller says FieldError.
+CursorError = FieldError
+CURSOR_REFUSED = "is not one this API handed out"
+
+
+def page_limit_parse(*, raw: str | None) -> int:
+    """``?limit=``: the page size asked for (the default when none is), or FieldError."""
+    if not raw:
+        return settings.TRACKER_PAGE_DEFAULT
+    return whole_number_from_text(raw, field="limit", minimum=1, maximum=settings.TRACKER_PAGE_MAX)
 
 
 def cursor_encode(*, timestamp: datetime, pk: int) -> str:
@@ -45,15 +54,23 @@ def cursor_encode(*, timestamp: datetime, pk: int) -> str:
 
 
 def cursor_decode(*, cursor: str) -> tuple[datetime, int]:
+    """The ``(timestamp, id)`` a cursor from :func:`cursor_encode` stands for, or FieldError on ``cursor``."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, pk = raw.rsplit("|", 1)
+        # In UTC, as the column is: a far-east offset on the first day of year 1
+        # is a valid datetime that no database can compare with (OverflowError).
         value = datetime.fromisoformat(stamp)
-        if value.tzinfo is None or not 0 < int(pk) < 2**63:
-            raise ValueError("naive or out of range")
-        return value, int(pk)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise CursorError("cursor is not one this API handed out") from None
+        if value.tzinfo is None:
+            raise ValueError("naive")
+        value = value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # binascii.Error and UnicodeDecodeError are ValueErrors too.
+        raise FieldError("cursor", CURSOR_REFUSED) from None
+    try:
+        return value, whole_number_from_text(pk, field="cursor", minimum=1, maximum=2**63 - 1)
+    except FieldError:
+        raise FieldError("cursor", CURSOR_REFUSED) from None
 
 
 def _before(timestamp: datetime, pk: int) -> Q:

@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from common.validation import FieldError
+from common.validation import FieldError, whole_number_from_text
 from tracker import history, selectors, services
 from tracker.api import client_is_local
 from tracker.charts import history_charts, session_colors
@@ -45,9 +45,10 @@ def trusted_only(view):
 
 
 def _int(raw: str | None, name: str) -> int:
-    if raw is None or not raw.strip().isdigit() or not 0 < int(raw) < 2**63:
-        raise ValueError(f"{name} must be a run number")
-    return int(raw)
+    try:
+        return whole_number_from_text((raw or "").strip(), field=name, minimum=1, maximum=2**63 - 1)
+    except FieldError:
+        raise ValueError(f"{name} must be a run number") from None
 
 
 def _text(raw: str | None, name: str) -> str | None:
@@ -170,12 +171,15 @@ def baseline_clear(request: HttpRequest, target_key: str) -> HttpResponse:
 @trusted_only
 def recording_start(request: HttpRequest) -> HttpResponse:
     raw_interval = request.POST.get("interval_s", "").strip()
-    if raw_interval and (not raw_interval.isdigit() or len(raw_interval) > 9):
+    try:
+        interval_s = (whole_number_from_text(raw_interval, field="interval_s", minimum=0, maximum=999_999_999)
+                      if raw_interval else None)
+    except FieldError:
         return _refuse(request, 400, "interval_s must be a whole number of seconds")
     try:
         session = services.recording_start(
             target_url=request.POST.get("target_url", ""),
-            interval_s=int(raw_interval) if raw_interval else None,
+            interval_s=interval_s,
         )
     except FieldError as exc:
         return _refuse(request, 400, exc.message)

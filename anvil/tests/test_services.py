@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from anvil import services
-from anvil.faults import FaultSpecError
 from anvil.instance import instance_current
 from anvil.store import FileStore, store_get
+from common.validation import FieldError
 
 
 def test_fault_add_validates_and_stores_with_an_expiry():
@@ -25,7 +25,7 @@ def test_fault_add_validates_and_stores_with_an_expiry():
 
 
 def test_fault_add_refuses_a_bad_spec_and_stores_nothing():
-    with pytest.raises(FaultSpecError) as caught:
+    with pytest.raises(FieldError) as caught:
         services.fault_add(spec={"kind": "latency", "params": {"ms": -1}})
     assert caught.value.field == "params.ms"
     assert services.fault_list() == []

@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from common.validation import FieldError
 from leaderboard import services
 from leaderboard.models import Submission, SubmissionStatus
 from leaderboard.tests.conftest import challenge_get, participant_make, run_make, scored_make, submission_make
@@ -83,18 +84,18 @@ def test_it_refuses_more_than_the_daily_limit_until_midnight(alice, robust):
 
 
 def test_it_refuses_unknown_and_inactive_challenges(alice, robust):
-    with pytest.raises(services.SubmissionInvalid) as caught:
+    with pytest.raises(FieldError) as caught:
         services.submission_create(participant=alice[0], challenge_slug="fastest-service", target_url=URL)
     assert caught.value.field == "challenge"
     robust.is_active = False
     robust.save()
-    with pytest.raises(services.SubmissionInvalid):
+    with pytest.raises(FieldError):
         services.submission_create(participant=alice[0], challenge_slug="robust-service", target_url=URL)
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "http://example.com", "not a url", "http://127.0.0.1/?q=1"])
 def test_it_refuses_bad_or_disallowed_targets(alice, robust, url):
-    with pytest.raises(services.SubmissionInvalid) as caught:
+    with pytest.raises(FieldError) as caught:
         services.submission_create(participant=alice[0], challenge_slug="robust-service", target_url=url)
     assert caught.value.field == "target_url"
     assert not Submission.objects.exists()

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from common.validation import FieldError
 from loadtest.profiles import (
-    ProfileError,
     chaos_event_fault_spec,
     chaos_plan_validate,
     profile_users_at,
@@ -39,10 +39,21 @@ def test_it_fills_in_defaults():
         ({"shape": "step", "step_every_s": 0}, "step_every_s"),
         ({"shape": "spike", "duration_s": 10, "spike_at_s": 10}, "spike_at_s"),
         ({"colour": "red"}, "colour"),
+        ({"users": float("nan")}, "users"),
+        ({"users": None}, "users"),
+        ({"spawn_rate": float("inf")}, "spawn_rate"),
+        ({"timeout_s": 10**400}, "timeout_s"),
+        ({"duration_s": 1e400}, "duration_s"),
+        ({"duration_s": 10**9}, "duration_s"),
+        ({"users": 5000}, "spawn_rate"),
+        ({"tasks": {"index": float("inf")}}, "tasks.index"),
+        ({"tasks": ["index"]}, "tasks"),
+        ({"shape": "step", "users": 10, "max_users": 5}, "max_users"),
+        ({"shape": "spike", "users": 10, "spike_users": 5}, "spike_users"),
     ],
 )
 def test_it_names_the_field_of_a_bad_profile(profile, field):
-    with pytest.raises(ProfileError) as caught:
+    with pytest.raises(FieldError) as caught:
         profile_validate(profile=profile)
     assert caught.value.field == field
 
@@ -89,9 +100,60 @@ def test_no_plan_is_an_empty_plan():
             "chaos_plan[2].params.ms",
         ),
         ([{"at_s": 1, "duration_s": 1, "kind": "error", "scope": {"fraction": 7}}], "chaos_plan[0].scope.fraction"),
+        ([{"at_s": 1, "duration_s": 1, "kind": "error", "params": {"status": float("inf")}}],
+         "chaos_plan[0].params.status"),
+        ([{"at_s": 1, "duration_s": 1, "kind": "error", "params": {"status": float("nan")}}],
+         "chaos_plan[0].params.status"),
+        ([{"at_s": float("nan"), "duration_s": 1, "kind": "error"}], "chaos_plan[0].at_s"),
+        ([{"at_s": 1, "duration_s": float("inf"), "kind": "error"}], "chaos_plan[0].duration_s"),
+        ([{"at_s": 1, "duration_s": 10**400, "kind": "error"}], "chaos_plan[0].duration_s"),
+        ([{"at_s": 1, "duration_s": 1, "kind": "error"}] * 51, "chaos_plan"),
     ],
 )
 def test_it_names_the_field_of_a_bad_chaos_plan(plan, field):
-    with pytest.raises(ProfileError) as caught:
+    with pytest.raises(FieldError) as caught:
         chaos_plan_validate(plan=plan, duration_s=30)
     assert caught.value.field == field
+
+
+def test_whole_numbers_sent_as_floats_become_ints():
+    profile = profile_validate(profile={"users": 5.0, "duration_s": 10.0, "tasks": {"index": 2.0}})
+    assert (profile["users"], profile["duration_s"], profile["tasks"]["index"]) == (5, 10, 2)
+    assert all(type(profile[name]) is int for name in ("users", "duration_s"))
+    assert type(profile["spawn_rate"]) is float
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        ({"users": 0}, "users: must be at least 1"),
+        ({"users": 2.5}, "users: must be a whole number"),
+        ({"users": True}, "users: must be a number"),
+        ({"timeout_s": float("nan")}, "timeout_s: must be a finite number"),
+        ({"wait_min_s": 2, "wait_max_s": 1}, "wait_max_s: must not be below wait_min_s"),
+        ({"tasks": {"delete_everything": 1}}, "tasks.delete_everything: unknown task; use sample_urls, test, history, index"),
+        ({"tasks": {"index": 0}}, "tasks: at least one task needs a weight above 0"),
+        ({"step_users": 5}, "step_users: is not a field of a constant profile"),
+        ({"shape": "wave"}, "shape: must be one of constant, step, spike"),
+        ([], "profile: must be a JSON object"),
+    ],
+)
+def test_the_message_names_the_field_and_the_rule(profile, message):
+    with pytest.raises(FieldError) as caught:
+        profile_validate(profile=profile)
+    assert str(caught.value) == message
+
+
+def test_a_chaos_plan_message_names_the_event_and_its_field():
+    with pytest.raises(FieldError) as caught:
+        chaos_plan_validate(plan=[{"at_s": 1, "duration_s": 1, "kind": "latency"},
+                                  {"at_s": 2, "duration_s": 5, "kind": "latency", "params": {"ms": -5}}], duration_s=30)
+    assert str(caught.value) == "chaos_plan[1].params.ms: must be at least 0"
+    with pytest.raises(FieldError) as caught:
+        chaos_plan_validate(plan=[{"at_s": 30, "duration_s": 1, "kind": "latency"}], duration_s=30)
+    assert str(caught.value) == "chaos_plan[0].at_s: must be before the end of the run (30s)"
+    with pytest.raises(FieldError) as caught:
+        chaos_plan_validate(plan=[{"at_s": 1, "duration_s": 1, "kind": "latency", "when": "now"}])
+    assert str(caught.value) == ("chaos_plan[0].when: is not a field of a chaos event; "
+                                 "use at_s, duration_s, kind, params, scope")
+

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from common.validation import FieldError
 from loadtest.scrape_targets import (
-    ScrapeTargetError,
     scrape_target_add,
     scrape_target_address_validate,
     scrape_target_list,
@@ -87,7 +87,7 @@ def test_it_accepts_ipv6_and_normalizes_host_names():
 
 
 def test_it_names_the_field_that_is_wrong(tmp_path):
-    with pytest.raises(ScrapeTargetError) as excinfo:
+    with pytest.raises(FieldError) as excinfo:
         scrape_target_add(name="fine", addresses=["fine:1", "nope"], directory=tmp_path)
     assert excinfo.value.field == "address"
     assert "nope" in str(excinfo.value)
@@ -112,3 +112,11 @@ def test_removing_an_unknown_group_exits_1(sd_dir):
         _run("--remove", "ghost")
     assert excinfo.value.returncode == 1
     assert scrape_target_remove(name="ghost") is False
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:²", "127.0.0.1:٣", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:1e3"])
+def test_a_port_that_is_not_a_plain_number_in_range_is_a_field_error(address):
+    from loadtest.scrape_targets import scrape_target_address_validate
+
+    with pytest.raises(FieldError, match="the port must be a number from 1 to 65535"):
+        scrape_target_address_validate(address=address)

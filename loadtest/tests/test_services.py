@@ -7,10 +7,10 @@ import pytest
 from django.utils import timezone
 
 from common.testing import tiny_profile
+from common.validation import FieldError
 from loadtest import services
 from loadtest.hooks import run_finished
 from loadtest.models import ChaosEvent, EndReason, LoadTestRun, RunSample, RunStatus
-from loadtest.profiles import ProfileError
 from loadtest.targets import TargetNotAllowed
 from loadtest.tasks import run_loadtest_task, runs_reap_task
 
@@ -41,7 +41,7 @@ def test_it_refuses_a_disallowed_target_and_stores_nothing():
 
 
 def test_it_refuses_a_chaos_event_after_the_end_of_the_run():
-    with pytest.raises(ProfileError) as caught:
+    with pytest.raises(FieldError) as caught:
         run_make(chaos_plan=[{"at_s": 4, "duration_s": 1, "kind": "error"}])
     assert caught.value.field == "chaos_plan[0].at_s"
     assert not LoadTestRun.objects.exists()
@@ -49,7 +49,7 @@ def test_it_refuses_a_chaos_event_after_the_end_of_the_run():
 
 @pytest.mark.parametrize("processes", [0, 99, True, "2"])
 def test_it_refuses_a_bad_process_count(processes):
-    with pytest.raises(ProfileError) as caught:
+    with pytest.raises(FieldError) as caught:
         run_make(processes=processes)
     assert caught.value.field == "processes"
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from common.validation import FieldError
 from tracker.models import TrackedRun
-from tracker.payload import PayloadError, payload_validate
+from tracker.payload import payload_validate
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +106,11 @@ def run_ingest(*, payload: object, now: datetime | None = None) -> tuple[int, bo
 def runs_ingest_batch(*, payloads: object, now: datetime | None = None) -> list[tuple[int, bool]]:
     """Store every payload in one transaction, or none of them; ``(id, created)`` per payload, in order."""
     if not isinstance(payloads, list):
-        raise PayloadError("body", "must be a JSON array of runs")
+        raise FieldError("body", "must be a JSON array of runs")
     if not payloads:
-        raise PayloadError("body", "must hold at least one run")
+        raise FieldError("body", "must hold at least one run")
     if len(payloads) > settings.TRACKER_BATCH_MAX:
-        raise PayloadError("body", f"holds {len(payloads)} runs; at most {settings.TRACKER_BATCH_MAX} per batch")
+        raise FieldError("body", f"holds {len(payloads)} runs; at most {settings.TRACKER_BATCH_MAX} per batch")
     received_at = now or timezone.now()
     rows = [payload_validate(payload=item, path=f"[{index}].") for index, item in enumerate(payloads)]
     for fields in rows:
@@ -221,7 +221,7 @@ def _runs_insert_values(*, connection, rows: list[dict[str, Any]]) -> list[int]:
 def run_track_local(payload: dict) -> dict:
     """In-process ingest for ``run_loadtest --track`` (the engine's tracking sink).
 
-    Answers like the HTTP API does; raises PayloadError for a bad payload.
+    Answers like the HTTP API does; raises FieldError for a bad payload.
     """
     if not settings.ENABLE_LOCAL_TRACKER:
         raise FieldError("", "the local tracker is disabled (ENABLE_LOCAL_TRACKER is off)")

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from common.validation import FieldError
 from loadtest.selectors import RunStatus, run_record, run_tracker_payload
-from loadtest.services import ProfileError, run_config_validate, run_create, run_enqueue, target_url_validate
+from loadtest.services import run_config_validate, run_create, run_enqueue, target_url_validate
 from tracker.models import RecordingSession
 from tracker.payload import target_key_for, text_problem
 from tracker.services.ingest import DB, run_ingest
@@ -54,7 +54,7 @@ def recording_start(*, target_url: str, user_id: str | None = None, interval_s: 
                          f"the interval must be at least 10 seconds and at most {MAX_RECORDING_INTERVAL_S}")
     try:
         profile, _ = run_config_validate(profile=recording_profile(), chaos_plan=None)
-    except ProfileError as exc:
+    except FieldError as exc:
         raise FieldError("profile", f"the recording profile is invalid: {exc}") from None
     key = target_key_for(url)
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.validation import FieldError
 from leaderboard import services
 from leaderboard.models import Participant
 
@@ -62,7 +63,7 @@ class Command(BaseCommand):
             # Not an error of the setup: the demo participant is simply busy or done for today.
             self.stderr.write(f"Demo submission not queued: {exc.message}")
             return
-        except services.SubmissionError as exc:
+        except FieldError as exc:
             raise CommandError(f"could not queue the demo submission: {exc.message}") from None
         verb = "Queued" if created else "Already queued earlier:"
         self.stdout.write(f"{verb} demo submission {submission.id} ({submission.status}) against {url}")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from common.validation import FieldError
 from loadtest.scrape_targets import (
-    ScrapeTargetError,
     scrape_target_add,
     scrape_target_dir,
     scrape_target_list,
@@ -49,7 +49,7 @@ class Command(BaseCommand):
                 self._remove(name=name, addresses=addresses)
             else:
                 self._add(name=name, addresses=addresses, metrics_path=metrics_path)
-        except ScrapeTargetError as exc:
+        except FieldError as exc:
             raise CommandError(str(exc), returncode=2) from None
 
     def _list(self, *, name: str | None, addresses: list[str]) -> None:

@@ -14,9 +14,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from common.validation import FieldError
 from loadtest import hooks, services
 from loadtest.models import RunStatus
-from loadtest.profiles import SHAPES, ProfileError
+from loadtest.profiles import SHAPES
 from loadtest.selectors import run_summary
 from loadtest.targets import TargetNotAllowed
 from loadtest.tracker_client import run_track, tracking_problem
@@ -76,6 +77,8 @@ class Command(BaseCommand):
                 given["tasks"] = json.loads(options["tasks"])
             except ValueError as exc:
                 raise self._usage_error(f"--tasks is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise self._usage_error("--tasks is nested too deeply") from None
         plan = None
         if options.get("chaos_plan"):
             path = Path(options["chaos_plan"])
@@ -85,6 +88,8 @@ class Command(BaseCommand):
                 raise self._usage_error(f"--chaos-plan {path}: {exc.strerror}") from None
             except ValueError as exc:
                 raise self._usage_error(f"--chaos-plan {path} is not valid JSON: {exc}") from None
+            except RecursionError:
+                raise self._usage_error(f"--chaos-plan {path} is nested too deeply") from None
         if not options.get("challenge"):
             return given, plan
         if given or plan is not None:
@@ -115,7 +120,7 @@ class Command(BaseCommand):
                                           processes=options["processes"], origin="cli")
                 if options["run_async"]:
                     services.run_enqueue(run_id=run.pk)
-        except ProfileError as exc:
+        except FieldError as exc:
             raise self._usage_error(f"bad profile or chaos plan: {exc}") from None
         except TargetNotAllowed as exc:
             raise self._usage_error(str(exc)) from None
