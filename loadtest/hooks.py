@@ -13,6 +13,8 @@ cannot know by registering here (from their ``AppConfig.ready``):
   e.g. ``run_loadtest --challenge SLUG`` asks the source named ``challenge``.
 * the tracking sink: where ``run_loadtest --track`` files a run when the tracker
   runs in this process.
+* places: where a run may execute besides this host (``LoadTestRun.place``),
+  each a factory ``(run) -> RunPlace`` (see ``loadtest.execution.places``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.dispatch import Signal
+
+from loadtest.execution.runner_process import END as RUNNER_END
+from loadtest.execution.runner_process import record_parse as runner_record_parse
+from loadtest.execution.runner_process import runner_arguments
 
 run_started = Signal()
 run_finished = Signal()
@@ -29,6 +35,14 @@ TrackingSink = Callable[[dict], dict]
 
 _profile_sources: dict[str, ProfileSource] = {}
 _tracking_sinks: list[TrackingSink] = []
+_places: dict[str, Callable] = {}
+
+
+__all__ = ["RUNNER_END", "runner_arguments", "runner_record_parse"]
+
+
+class PlaceUnavailable(Exception):
+    """A place could not be readied (a bundle never got ready, no engine): the run fails with this reason."""
 
 
 class UnknownProfileSource(LookupError):
@@ -53,3 +67,11 @@ def tracking_sink_register(*, sink: TrackingSink) -> None:
 
 def tracking_sink_get() -> TrackingSink | None:
     return _tracking_sinks[0] if _tracking_sinks else None
+
+
+def place_register(*, name: str, factory: Callable) -> None:
+    _places[name] = factory
+
+
+def place_factory_get(*, name: str) -> Callable | None:
+    return _places.get(name)

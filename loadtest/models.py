@@ -37,6 +37,11 @@ class LoadTestRun(models.Model):
     origin = models.CharField(max_length=20, default="cli", help_text="cli, submission, tracker, …")
     owner = models.CharField(max_length=200, blank=True)
     origin_ref = models.CharField(max_length=100, blank=True)
+    # Where it executes (loadtest.execution.places): "local" is this host; other
+    # places (a sandbox) are registered by the app that provides them, and
+    # ``place_spec`` is what that place needs (e.g. the bundle to start).
+    place = models.CharField(max_length=20, default="local")
+    place_spec = models.JSONField(default=dict, blank=True)
     # A run started afresh in place of one whose worker died.
     retry_of = models.OneToOneField("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retry")
 

@@ -13,6 +13,9 @@ Protocol (stdout, one JSON object per line; everything else goes to stderr):
 * ``{"type": "second", "second": N, "requests", "successes", "failures", "failures_by_kind",
   "rps", "active_users", "latency_avg_ms", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
   "latency_max_ms", "success_latency_sum_ms", "latency_histogram", "instances"}`` for every second.
+* ``{"type": "probe", "second": N, "probed_at": <epoch s>, "up", "status_code", "latency_ms",
+  "instance", "error"}`` once a second with ``--probe-url``: the health probe made from where
+  the runner runs, for a target the orchestrator cannot reach itself (a sandbox).
 * ``{"type": "end", "elapsed_s": <float>}`` after the last second; exit code 0.
 * ``{"type": "error", "message": "..."}`` on failure; exit code 1.
 
@@ -51,6 +54,7 @@ from loadtest.answers import (  # noqa: E402
     sample_urls_check,
     test_answer_check,
 )
+from loadtest.execution.prober import probe_once  # noqa: E402
 from loadtest.profiles import profile_users_at  # noqa: E402
 from loadtest.runner_stats import (  # noqa: E402
     PROTOCOL_VERSION,
@@ -334,6 +338,8 @@ def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
             "pid": os.getpid(),
             "python": sys.version.split()[0],
         })
+        if args.probe_url:
+            gevent.spawn(probes_emit, url=args.probe_url, t0=t0, duration_s=duration, emitter=emitter)
         end = t0 + duration
         next_second = 0
         current_users = None
@@ -379,6 +385,17 @@ def main_run(args: argparse.Namespace, emitter: Emitter) -> int:
         _workers_reap(workers, timeout_s=5)
 
 
+def probes_emit(*, url: str, t0: float, duration_s: int, emitter: Emitter) -> None:
+    """Probe ``url`` near the start of every second of the run, as the orchestrator's prober does."""
+    second = 0
+    while second < duration_s:
+        gevent.sleep(max(0.0, t0 + second + 0.05 - time.time()))
+        probed_at = time.time()
+        result = probe_once(url=url)
+        emitter.emit({"type": "probe", "second": int(max(0.0, probed_at - t0)), "probed_at": probed_at, **result})
+        second = max(second + 1, int(time.time() - t0))
+
+
 def arguments_parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m loadtest.runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", required=True, help="base URL to load")
@@ -392,6 +409,7 @@ def arguments_parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--master-port", type=int, default=0, help="master: port (default: a free one); worker: the master's port")
     parser.add_argument("--worker", action="store_true", help="run as a worker of a master elsewhere")
     parser.add_argument("--master-host", default="127.0.0.1", help="worker: the master's address")
+    parser.add_argument("--probe-url", help="also probe this URL once a second and report it (``probe`` records)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     if args.processes < 0 or args.remote_workers < 0 or (args.processes == 0 and not args.remote_workers):

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from common.validation import FieldError
 from loadtest.execution.lifecycle import END_GRACE_S, RunLifecycle, RunOutcome
-from loadtest.execution.places import place_for
+from loadtest.execution.places import UnknownPlace, place_for
 from loadtest.fault_control import FaultControlError, fault_control_get
 from loadtest.hooks import run_finished, run_started
 from loadtest.models import ChaosEvent, EndReason, LoadTestRun, RunStatus
@@ -42,21 +42,31 @@ TEARDOWN_S = 30
 ANNOUNCE_RETRY_S = 10
 
 
-def run_time_limits(*, duration_s: int) -> tuple[int, int]:
+def run_time_limits(*, duration_s: int, ready_s: int = 0) -> tuple[int, int]:
     """Celery's (soft, hard) time limits for a run of ``duration_s``.
 
-    Soft: start-up grace + the load + the end grace the life cycle allows the
-    runner + teardown. The soft limit lets the run record itself as timed
-    out; the hard one, later still, kills a worker that could not.
+    Soft: the time its place may take to get ready (``place_spec["ready_s"]``:
+    nothing on this host, a sandbox's start-up allowance) + start-up grace +
+    the load + the end grace the life cycle allows the runner + teardown. The
+    soft limit lets the run record itself as timed out; the hard one, later
+    still, kills a worker that could not.
     """
-    soft = duration_s + settings.LOADTEST_START_GRACE_S + END_GRACE_S + TEARDOWN_S
+    soft = ready_s + duration_s + settings.LOADTEST_START_GRACE_S + END_GRACE_S + TEARDOWN_S
     return soft, soft + TEARDOWN_S
 
 
-def run_deadline(*, started_at: datetime, duration_s: int) -> datetime:
+def _limits_of(*, run_id: int) -> tuple[int, int] | None:
+    row = LoadTestRun.objects.filter(pk=run_id).values_list("profile", "place_spec").first()
+    if row is None:
+        return None
+    profile, place_spec = row
+    return run_time_limits(duration_s=int(profile.get("duration_s") or 0),
+                           ready_s=int((place_spec or {}).get("ready_s") or 0))
+
+
+def run_deadline(*, started_at: datetime, hard_limit_s: int) -> datetime:
     """Past this instant a run still marked running has lost its worker (beyond the hard limit)."""
-    _, hard = run_time_limits(duration_s=duration_s)
-    return started_at + timedelta(seconds=hard + TEARDOWN_S)
+    return started_at + timedelta(seconds=hard_limit_s + TEARDOWN_S)
 
 
 def run_config_validate(*, profile: object, chaos_plan: object) -> tuple[dict, list[dict]]:
@@ -75,6 +85,8 @@ def run_create(
     origin: str = "cli",
     owner: str = "",
     origin_ref: str = "",
+    place: str = "local",
+    place_spec: dict | None = None,
 ) -> LoadTestRun:
     """Validate everything and store a queued run with its planned chaos events.
 
@@ -88,8 +100,11 @@ def run_create(
         raise FieldError("origin", f"must be a non-empty text of at most {ORIGIN_MAX_LENGTH} characters")
     if not isinstance(owner, str) or len(owner) > OWNER_MAX_LENGTH:
         raise FieldError("owner", f"must be a text of at most {OWNER_MAX_LENGTH} characters")
+    if not isinstance(place, str) or not place or len(place) > 20:
+        raise FieldError("place", "must be a non-empty text of at most 20 characters")
     return _run_insert(target_url=target, profile=normalized, chaos_plan=plan, processes=processes,
-                       origin=origin, owner=owner, origin_ref=str(origin_ref))
+                       origin=origin, owner=owner, origin_ref=str(origin_ref), place=place,
+                       place_spec=place_spec or {})
 
 
 def _run_insert(*, retry_of: LoadTestRun | None = None, **fields: object) -> LoadTestRun:
@@ -107,8 +122,7 @@ def run_enqueue(*, run_id: int) -> None:
     """Send the run to the load-test queue once the surrounding transaction commits."""
     from loadtest.tasks import run_loadtest_task
 
-    duration_s = LoadTestRun.objects.filter(pk=run_id).values_list("profile__duration_s", flat=True).first()
-    soft, hard = run_time_limits(duration_s=int(duration_s or 0))
+    soft, hard = _limits_of(run_id=run_id) or run_time_limits(duration_s=0)
     queue = settings.LOADTEST_QUEUE
     transaction.on_commit(
         lambda: run_loadtest_task.apply_async(args=[run_id], queue=queue, soft_time_limit=soft, time_limit=hard),
@@ -120,17 +134,18 @@ def run_retry(*, run_id: int) -> LoadTestRun:
     """A new queued run with the same target and settings, in place of one that ended without result."""
     old = LoadTestRun.objects.get(pk=run_id)
     run = _run_insert(retry_of=old, target_url=old.target_url, profile=old.profile, chaos_plan=old.chaos_plan,
-                      processes=old.processes, origin=old.origin, owner=old.owner, origin_ref=old.origin_ref)
+                      processes=old.processes, origin=old.origin, owner=old.owner, origin_ref=old.origin_ref,
+                      place=old.place, place_spec=old.place_spec)
     run_enqueue(run_id=run.pk)
     return run
 
 
 def run_claim(*, run_id: int, now: datetime) -> bool:
     """queued → running, for exactly one caller: a redelivered task finds nothing to do."""
-    duration_s = LoadTestRun.objects.filter(pk=run_id).values_list("profile__duration_s", flat=True).first()
-    if duration_s is None:
+    limits = _limits_of(run_id=run_id)
+    if limits is None:
         return False
-    deadline = run_deadline(started_at=now, duration_s=int(duration_s))
+    deadline = run_deadline(started_at=now, hard_limit_s=limits[1])
     with transaction.atomic():
         claimed = LoadTestRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
             status=RunStatus.RUNNING, started_at=now, deadline_at=deadline, heartbeat_at=now
@@ -161,8 +176,12 @@ def run_execute(
         run_finish(run_id=run_id, status=outcome.status, error=outcome.error, end_reason=outcome.end_reason,
                    generator=outcome.generator)
 
-    RunLifecycle(run=run, place=place_for(run=run), finish=finish, progress=progress,
-                 cancel_check=cancel_check).execute()
+    try:
+        place = place_for(run=run)
+    except UnknownPlace as exc:
+        finish(RunOutcome(status=RunStatus.FAILED, error=str(exc), end_reason=EndReason.ERROR))
+        return LoadTestRun.objects.get(pk=run_id)
+    RunLifecycle(run=run, place=place, finish=finish, progress=progress, cancel_check=cancel_check).execute()
     return LoadTestRun.objects.get(pk=run_id)
 
 

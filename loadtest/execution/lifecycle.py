@@ -1,7 +1,7 @@
 """One run's life cycle, on the Django side (no Locust here): the parts tied together.
 
-Before the load: clear faults left on the anvil, check the target answers
-HTTP. During: start the runner in the run's place, read its records, store
+Before the load: ready the run's place (nothing on this host; a sandbox is
+started), clear faults left on its anvil, check the target answers HTTP. During: start the runner in the run's place, read its records, store
 them with a heartbeat, probe the target once a second, apply and clear the
 chaos plan at its offsets, watch for a cancel. After — in a ``finally`` that
 covers normal ends, errors, cancels, timeouts and runner crashes — clear
@@ -28,6 +28,7 @@ from loadtest.execution.prober import PROBE_PATH, Prober
 from loadtest.execution.runner_process import END
 from loadtest.execution.sample_store import SampleStore, sample_values
 from loadtest.fault_control import FaultControlError
+from loadtest.hooks import PlaceUnavailable
 from loadtest.models import ChaosEvent, EndReason, LoadTestRun, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,9 @@ class RunLifecycle:
         self.cancel_check = cancel_check
         self.duration = int(run.profile["duration_s"])
         self.store = SampleStore(run_id=run.pk)
-        self.chaos = ChaosSchedule(run_id=run.pk, events=list(ChaosEvent.objects.filter(run=run)),
-                                   faults=place.fault_control())
+        self.events = list(ChaosEvent.objects.filter(run=run))
+        # Made once the place is ready: a sandbox's anvils exist only then.
+        self.chaos: ChaosSchedule | None = None
         self.runner: RunnerProcess | None = None
         self.prober: Prober | None = None
         self.t0: float | None = None
@@ -84,12 +86,16 @@ class RunLifecycle:
         metrics.metrics_serve(port=settings.LOADTEST_METRICS_PORT, addr=settings.LOADTEST_METRICS_ADDR)
         metrics.metrics_run_started(run_id=self.run.pk)
         try:
+            self.place.prepare()
+            self.chaos = ChaosSchedule(run_id=self.run.pk, events=self.events, faults=self.place.fault_control())
             self._leftovers_clear()
             self._preflight()
             self.runner = self.place.runner_start()
             self._loop()
         except RunAborted as exc:
             outcome.status, outcome.error, outcome.end_reason = exc.status, str(exc), exc.end_reason
+        except PlaceUnavailable as exc:
+            outcome.status, outcome.error, outcome.end_reason = RunStatus.FAILED, str(exc), EndReason.ERROR
         except BaseException as exc:  # noqa: BLE001 - recorded through finish(), then re-raised below
             # Celery's soft time limit, Ctrl-C, a database error …: the run ends
             # failed with the reason, and the error still propagates.
@@ -100,7 +106,7 @@ class RunLifecycle:
             unexpected = exc
         finally:
             # Faults first: whatever else fails, the anvil must not stay broken.
-            fault_error = self.chaos.clear_all(elapsed_s=self._elapsed())
+            fault_error = self.chaos.clear_all(elapsed_s=self._elapsed()) if self.chaos else ""
             if self.prober is not None:
                 self.prober.stop()
             if self.runner is not None:
@@ -189,9 +195,11 @@ class RunLifecycle:
         if kind == "start":
             self.start_record = record
             self.t0 = float(record["t0"])
-            self.chaos.t0 = self.t0
-            self.prober = Prober(probe=self.place.probe, t0=self.t0, duration_s=self.duration)
-            self.prober.start()
+            if not self.place.probes_in_runner:
+                self.prober = Prober(probe=self.place.probe, t0=self.t0, duration_s=self.duration)
+                self.prober.start()
+        elif kind == "probe" and self.place.probes_in_runner:
+            self._probe_add(record)
         elif kind == "second":
             self._second_add(record)
         elif kind == "end":
@@ -212,7 +220,7 @@ class RunLifecycle:
                 "duration_s": self.duration, "requests": values["requests"], "rps": values["rps"],
                 "p95_ms": values["latency_p95_ms"], "failures": values["failures"],
                 "active_users": values["active_users"], "up": self.store.last_up,
-                "active_faults": len(self.chaos.active),
+                "active_faults": len(self.chaos.active) if self.chaos else 0,
             })
 
     def _drain(self) -> None:
@@ -226,11 +234,24 @@ class RunLifecycle:
             if record is not END:
                 self._handle(record)
 
+    def _probe_add(self, record: dict) -> None:
+        """A probe made where the runner runs: the same fields as the prober's, its time as epoch seconds."""
+        result = {name: record.get(name) for name in ("up", "status_code", "latency_ms", "instance", "error")}
+        result["up"] = bool(result["up"])
+        result["instance"] = str(result["instance"] or "")[:100]
+        result["error"] = str(result["error"] or "")[:300]
+        result["probed_at"] = datetime.fromtimestamp(float(record["probed_at"]), tz=UTC)
+        result["second"] = max(0, int(record["second"]))
+        self._probe_store(result)
+
+    def _probe_store(self, result: dict) -> None:
+        metrics.TARGET_UP.set(1 if result["up"] else 0)
+        self.store.probe_add(result=result)
+
     def _flush(self) -> None:
         if self.prober is not None:
             for result in self.prober.drain():
-                metrics.TARGET_UP.set(1 if result["up"] else 0)
-                self.store.probe_add(result=result)
+                self._probe_store(result)
         self.store.flush()
 
     def _cancel_requested(self) -> bool:

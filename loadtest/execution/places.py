@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from loadtest import hooks
 from loadtest.execution.prober import PROBE_PATH, probe_once
 from loadtest.execution.runner_process import LocalRunnerProcess
 from loadtest.fault_control import FaultControl, fault_control_get
@@ -37,7 +38,16 @@ class RunnerProcess(Protocol):
 
 
 class RunPlace(Protocol):
+    """Where one run executes. ``prepare`` readies it (e.g. starts a sandbox) and
+    ``release`` tears down whatever ``prepare`` made, however the run ended.
+    A place whose target cannot be reached from the orchestrator sets
+    ``probes_in_runner``: the runner then probes from where it runs and sends
+    ``probe`` records with its seconds."""
+
     name: str
+    probes_in_runner: bool
+
+    def prepare(self) -> None: ...
 
     def runner_start(self) -> RunnerProcess: ...
 
@@ -54,10 +64,14 @@ class LocalPlace:
     """This host: a runner subprocess loads the run's URL; probes and faults go from here."""
 
     name = "local"
+    probes_in_runner = False
 
     def __init__(self, *, run: LoadTestRun, faults: FaultControl | None = None) -> None:
         self.run = run
         self._faults = faults
+
+    def prepare(self) -> None:
+        return None
 
     def runner_start(self) -> LocalRunnerProcess:
         return LocalRunnerProcess(target_url=self.run.target_url, profile=self.run.profile,
@@ -79,6 +93,15 @@ class LocalPlace:
         return None
 
 
+class UnknownPlace(LookupError):
+    """The run names a place no installed app provides."""
+
+
 def place_for(*, run: LoadTestRun) -> RunPlace:
-    """The place a run executes in (this host, until a run names another)."""
-    return LocalPlace(run=run)
+    """The place a run executes in: this host, or one an app registered in ``loadtest.hooks``."""
+    if run.place == LocalPlace.name:
+        return LocalPlace(run=run)
+    factory = hooks.place_factory_get(name=run.place)
+    if factory is None:
+        raise UnknownPlace(f"no place named {run.place!r} is installed")
+    return factory(run=run)

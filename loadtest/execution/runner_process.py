@@ -25,17 +25,28 @@ STOP_WAIT_S = 5.0
 END = object()
 
 
+def runner_arguments(*, target_url: str, profile: dict, processes: int, probe_url: str | None = None) -> list[str]:
+    """The arguments of ``python -m loadtest.runner`` for one run, wherever it runs."""
+    arguments = ["--target", target_url, "--profile", json.dumps(profile), "--processes", str(processes)]
+    return arguments + (["--probe-url", probe_url] if probe_url else [])
+
+
+def record_parse(line: bytes) -> dict:
+    """One line of the runner's output as a record; anything else as a ``garbage`` record."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return {"type": "garbage", "line": line[:200].decode(errors="replace")}
+    return record if isinstance(record, dict) else {"type": "garbage", "line": str(record)[:200]}
+
+
 class LocalRunnerProcess:
     """One ``python -m loadtest.runner`` in its own session, so it stops as one process group."""
 
-    def __init__(self, *, target_url: str, profile: dict, processes: int) -> None:
+    def __init__(self, *, target_url: str, profile: dict, processes: int, probe_url: str | None = None) -> None:
         self.records: queue.SimpleQueue = queue.SimpleQueue()
-        cmd = [
-            sys.executable, "-m", "loadtest.runner",
-            "--target", target_url,
-            "--profile", json.dumps(profile),
-            "--processes", str(processes),
-        ]
+        cmd = [sys.executable, "-m", "loadtest.runner",
+               *runner_arguments(target_url=target_url, profile=profile, processes=processes, probe_url=probe_url)]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BASE_DIR), env.get("PYTHONPATH", "")]))
         self._stderr = tempfile.TemporaryFile(prefix="loadtest-runner-")
@@ -61,13 +72,8 @@ class LocalRunnerProcess:
         assert self._process.stdout is not None
         for line in self._process.stdout:
             line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = {"type": "garbage", "line": line[:200].decode(errors="replace")}
-            self.records.put(record if isinstance(record, dict) else {"type": "garbage", "line": str(record)[:200]})
+            if line:
+                self.records.put(record_parse(line))
         self.records.put(END)
 
     def wait(self, *, timeout_s: float) -> int | None:

@@ -223,3 +223,28 @@ def test_a_run_clears_faults_left_on_its_anvil_before_it_starts_and_says_so(anvi
     assert run.generator["leftover_faults_cleared"] == 1
     assert run.total_failures == 0 and run.total_requests > 0
     assert fault_list() == []
+
+
+
+def test_a_place_whose_runner_probes_stores_the_runners_probes(anvil_server, monkeypatch):
+    from loadtest.execution import places
+    from loadtest.execution.runner_process import LocalRunnerProcess
+
+    class ProbingRunnerPlace(places.LocalPlace):
+        # As a sandbox does: the target is reachable only from where the runner runs.
+        name = "probing-runner"
+        probes_in_runner = True
+
+        def runner_start(self):
+            return LocalRunnerProcess(target_url=self.run.target_url, profile=self.run.profile, processes=1,
+                                      probe_url=self.run.target_url + "/healthz")
+
+    monkeypatch.setattr("loadtest.services.place_for", lambda *, run: ProbingRunnerPlace(run=run))
+    # The life cycle must not probe by itself for such a place.
+    monkeypatch.setattr("loadtest.execution.lifecycle.Prober", None)
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=3))
+    run = services.run_execute(run_id=run.pk)
+    assert run.status == RunStatus.COMPLETED, run.error
+    summary = run_probe_summary(run=run)
+    assert summary["probed_seconds"] >= 2 and summary["down_seconds"] == []
+    assert ProbeResult.objects.filter(run=run, up=True).exclude(instance="").exists()

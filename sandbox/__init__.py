@@ -1,0 +1,1 @@
+"""Controlled execution of participants' bundles (Kubernetes manifests): parsing and policy so far."""

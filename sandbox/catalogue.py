@@ -1,0 +1,62 @@
+"""The images a bundle may name, and what each name is pinned to.
+
+A bundle says ``image: haproxy``; the platform runs the image it built for
+that name (scripts/build-images.sh), identified by its content id, so what
+runs cannot change behind a tag and nothing is ever pulled.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+NAMES = ("url-anvil", "haproxy", "nginx")
+# The tags scripts/build-images.sh gives its images (IMAGE_PREFIX=sre-chaos).
+TAG_PREFIX = "sre-chaos"
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Catalogue name → the image reference to run (an image id once built)."""
+
+    images: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.images) - set(NAMES)
+        if unknown:
+            raise ValueError(f"not catalogue names: {sorted(unknown)}")
+        object.__setattr__(self, "images", MappingProxyType(dict(self.images)))
+
+    def pin(self, name: str) -> str:
+        return self.images[name]
+
+    @property
+    def pinned(self) -> bool:
+        """Whether every name points at a built image's id (not merely a tag)."""
+        return all(_IMAGE_ID.fullmatch(ref) for ref in self.images.values())
+
+
+# Before the images are built: the tags they will have. Good enough to check
+# a bundle; the runtime must load the catalogue file instead.
+DEFAULT_CATALOGUE = Catalogue({name: f"{TAG_PREFIX}/{name}:catalogue" for name in NAMES})
+
+
+def catalogue_load(*, path: Path) -> Catalogue:
+    """The catalogue that scripts/build-images.sh wrote: ``{"images": {name: "sha256:…"}}``.
+
+    Raises OSError when the file cannot be read and ValueError when it is not
+    such a file (every name present, each pinned to an image id).
+    """
+    data = json.loads(path.read_text())
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, dict) or set(images) != set(NAMES):
+        raise ValueError(f"{path}: expected images for exactly {', '.join(NAMES)}")
+    for name, ref in images.items():
+        if not isinstance(ref, str) or not _IMAGE_ID.fullmatch(ref):
+            raise ValueError(f"{path}: {name} is not pinned to an image id (sha256:…)")
+    return Catalogue(images)
