@@ -17,6 +17,12 @@ class ScoringKind(models.TextChoices):
     LONGEST_UPKEEP = "longest_upkeep", "Longest Upkeep"
 
 
+class ChallengeEntry(models.TextChoices):
+    URL = "url", "The URL of a setup the participant runs"
+    BUNDLE = "bundle", "A bundle the platform runs in a sandbox (verified)"
+    BOTH = "both", "Either"
+
+
 class Challenge(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=100)
@@ -34,6 +40,12 @@ class Challenge(models.Model):
     daily_limit = models.PositiveSmallIntegerField(
         default=10, help_text="Submissions per participant per UTC day for this challenge (0 closes it)."
     )
+    accepts = models.CharField(max_length=10, choices=ChallengeEntry.choices, default=ChallengeEntry.URL,
+                               help_text="What a submission may be: a URL, a bundle of manifests, or either.")
+    # What one bundle may ask for in all (the sum of its pods' requests).
+    quota_cpu_millicores = models.PositiveIntegerField(default=2000, help_text="CPU a bundle may request, in millicores.")
+    quota_memory_mib = models.PositiveIntegerField(default=2048, help_text="Memory a bundle may request, in MiB.")
+    quota_pods = models.PositiveSmallIntegerField(default=8, help_text="Pods (replicas) a bundle may run.")
     position = models.PositiveSmallIntegerField(default=0, help_text="Order of the tabs.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -92,7 +104,12 @@ ACTIVE_STATUSES = (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING)
 class Submission(models.Model):
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="submissions")
     challenge = models.ForeignKey(Challenge, on_delete=models.PROTECT, related_name="submissions")
-    target_url = models.URLField(max_length=500)
+    # One of the two: the URL of a setup the participant runs, or the bundle
+    # (Kubernetes manifests) the platform ran in a sandbox of its own.
+    target_url = models.URLField(max_length=500, blank=True)
+    bundle = models.TextField(blank=True)
+    # Measured on infrastructure the platform built and ran itself.
+    verified = models.BooleanField(default=False, editable=False)
     idempotency_key = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=10, choices=SubmissionStatus.choices, default=SubmissionStatus.QUEUED)
     run = models.OneToOneField(
@@ -157,10 +174,14 @@ class Submission(models.Model):
                 condition=models.Q(is_best=False) | models.Q(status="scored", score__isnull=False),
                 name="leaderboard_sub_best_is_scored",
             ),
+            models.CheckConstraint(
+                condition=(~models.Q(target_url="") & models.Q(bundle="")) | (models.Q(target_url="") & ~models.Q(bundle="")),
+                name="leaderboard_sub_url_or_bundle",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"submission {self.pk} by {self.participant_id} ({self.status})"
+        return f"submission {self.pk} by {self.participant} ({self.status})"
 
     @property
     def is_active(self) -> bool:

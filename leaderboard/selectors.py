@@ -107,6 +107,7 @@ class LeaderboardPage:
     page_count: int
     total: int
     per_page: int
+    verified_only: bool = False
 
 
 def sort_parse(*, sort: str | None) -> tuple[str, bool]:
@@ -119,27 +120,40 @@ def sort_parse(*, sort: str | None) -> tuple[str, bool]:
     return key, descending
 
 
-def leaderboard_best(*, challenge: Challenge) -> QuerySet[Submission]:
-    return Submission.objects.filter(challenge=challenge, is_best=True)
+def leaderboard_best(*, challenge: Challenge, verified_only: bool = False) -> QuerySet[Submission]:
+    """Each participant's best scored submission; with ``verified_only``, their best verified one."""
+    if not verified_only:
+        return Submission.objects.filter(challenge=challenge, is_best=True)
+    # Rare enough to rank on the fly: the best verified submission may not be the best one.
+    firsts = (
+        Submission.objects.filter(challenge=challenge, status=SubmissionStatus.SCORED, verified=True,
+                                  score__isnull=False)
+        .annotate(nth=Window(RowNumber(), partition_by=[F("participant_id")], order_by=list(RANK_ORDER)))
+        .filter(nth=1)
+        .values("id")
+    )
+    return Submission.objects.filter(id__in=firsts)
 
 
 def leaderboard_page(
-    *, challenge: Challenge, sort: str | None = None, page: int = 1, per_page: int | None = None
+    *, challenge: Challenge, sort: str | None = None, page: int = 1, per_page: int | None = None,
+    verified_only: bool = False,
 ) -> LeaderboardPage:
     """One page of a challenge's ranking, in a constant number of queries (a count and the rows).
 
     Each participant appears once, with their best scored submission (kept as
-    ``is_best`` by the scoring service, so this is a scan of a partial index).
+    ``is_best`` by the scoring service, so this is a scan of a partial index);
+    ``verified_only`` ranks only results the platform measured in its own sandbox.
     """
     key, descending = sort_parse(sort=sort)
     per_page = per_page or settings.LEADERBOARD_PAGE_SIZE
-    best = leaderboard_best(challenge=challenge)
+    best = leaderboard_best(challenge=challenge, verified_only=verified_only)
     total = best.count()
     page_count = max(1, math.ceil(total / per_page))
     page = min(max(1, page), page_count)
     offset = (page - 1) * per_page
     rows = best.select_related("participant").only(
-        "id", "score", "statistic_1", "statistic_2", "statistic_3", "created_at", "finished_at",
+        "id", "score", "statistic_1", "statistic_2", "statistic_3", "created_at", "finished_at", "verified",
         "participant__username", "participant__display_name", "challenge_id",
     )
 
@@ -168,6 +182,7 @@ def leaderboard_page(
         page_count=page_count,
         total=total,
         per_page=per_page,
+        verified_only=verified_only,
     )
 
 

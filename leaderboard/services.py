@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from common.validation import FieldError
 from leaderboard.keys import api_key_generate, api_key_hash
-from leaderboard.models import ACTIVE_STATUSES, Challenge, Participant, Submission, SubmissionStatus
+from leaderboard.models import ACTIVE_STATUSES, Challenge, ChallengeEntry, Participant, Submission, SubmissionStatus
 from leaderboard.ranking_version import version_bump
 from leaderboard.scoring import run_score
 from leaderboard.selectors import run_scoring_input
@@ -25,6 +25,7 @@ from loadtest.services import (
     run_config_validate,
     run_create,
     run_enqueue,
+    run_place_spec_build,
     run_retry,
     target_url_validate,
 )
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 IDEMPOTENCY_KEY_MAX = 100
 # The engine's ``origin`` of a submission's runs: its announcements for these are ours.
 RUN_ORIGIN = "submission"
+# The engine's place for bundles: a sandbox the platform owns.
+SANDBOX_PLACE = "sandbox"
 
 
 # --- refusals the API turns into 4xx ------------------------------------------
@@ -122,11 +125,19 @@ def _next_utc_midnight(now: datetime) -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _idempotent_match(*, participant: Participant, idempotency_key: str, challenge_slug: str, target_url: str) -> Submission | None:
+@dataclass(frozen=True)
+class _Entry:
+    """What a participant submits: the URL of a setup they run, or a bundle the platform runs."""
+
+    target_url: str = ""
+    bundle: str = ""
+
+
+def _idempotent_match(*, participant: Participant, idempotency_key: str, challenge_slug: str, entry: _Entry) -> Submission | None:
     existing = Submission.objects.select_related("challenge").filter(participant=participant, idempotency_key=idempotency_key).first()
     if existing is None:
         return None
-    if existing.challenge.slug != challenge_slug or existing.target_url != target_url:
+    if existing.challenge.slug != challenge_slug or (existing.target_url, existing.bundle) != (entry.target_url, entry.bundle):
         raise IdempotencyConflict(
             "this Idempotency-Key was already used for a different submission; use a new key for a new request",
             field="Idempotency-Key",
@@ -134,18 +145,53 @@ def _idempotent_match(*, participant: Participant, idempotency_key: str, challen
     return existing
 
 
+def _entry_of(*, target_url: object, bundle: object) -> _Entry:
+    """Exactly one of the two, the URL checked against the allow-list; the bundle is checked with its challenge."""
+    has_url, has_bundle = bool(target_url), bool(bundle)
+    if has_url == has_bundle:
+        raise FieldError("target_url" if not has_url else "bundle",
+                         "give either target_url (a setup you run) or bundle (manifests the platform runs), not both"
+                         if has_url else "give either target_url (a setup you run) or bundle (manifests the platform runs)")
+    if has_bundle:
+        if not isinstance(bundle, str):
+            raise FieldError("bundle", "must be the manifests as text (YAML or JSON)")
+        return _Entry(bundle=bundle)
+    try:
+        return _Entry(target_url=target_url_validate(url=target_url))
+    except TargetNotAllowed as exc:
+        raise FieldError("target_url", str(exc)) from None
+
+
+def _bundle_place_spec(*, challenge: Challenge, bundle: str) -> dict:
+    """The sandbox's spec for a bundle under the challenge's quota; FieldError naming the field in the bundle."""
+    quota = {"cpu_millicores": challenge.quota_cpu_millicores, "memory_bytes": challenge.quota_memory_mib * 2**20,
+             "pods": challenge.quota_pods}
+    try:
+        return run_place_spec_build(place=SANDBOX_PLACE, given={"bundle": bundle, "quota": quota})
+    except FieldError as exc:
+        if exc.field == "place":
+            raise FieldError("bundle", "bundle submissions are not available on this platform (no sandbox)") from None
+        path = exc.field
+        raise FieldError(f"bundle{path}" if path.startswith("[") else f"bundle.{path}" if path else "bundle",
+                         exc.message) from None
+
+
 def submission_create(
     *,
     participant: Participant,
     challenge_slug: str,
-    target_url: str,
+    target_url: str = "",
+    bundle: str = "",
     idempotency_key: str = "",
     now: datetime | None = None,
 ) -> tuple[Submission, bool]:
     """Queue a submission and its load-test run; returns ``(submission, created)``.
 
-    With an idempotency key already used by this participant for the same
-    request, the earlier submission is returned and nothing new is created.
+    A submission is the URL of a setup the participant runs, or a bundle
+    (Kubernetes manifests) that the platform runs in a sandbox of its own, as
+    the challenge accepts; a bundle's score is marked verified. With an
+    idempotency key already used by this participant for the same request,
+    the earlier submission is returned and nothing new is created.
     """
     now = now or timezone.now()
     idempotency_key = (idempotency_key or "").strip()
@@ -153,14 +199,11 @@ def submission_create(
         raise FieldError("Idempotency-Key", f"must be at most {IDEMPOTENCY_KEY_MAX} printable characters")
     if not isinstance(challenge_slug, str) or not challenge_slug:
         raise FieldError("challenge", "is required")
-    try:
-        url = target_url_validate(url=target_url)
-    except TargetNotAllowed as exc:
-        raise FieldError("target_url", str(exc)) from None
+    entry = _entry_of(target_url=target_url, bundle=bundle)
 
     if idempotency_key:
         existing = _idempotent_match(
-            participant=participant, idempotency_key=idempotency_key, challenge_slug=challenge_slug, target_url=url
+            participant=participant, idempotency_key=idempotency_key, challenge_slug=challenge_slug, entry=entry
         )
         if existing is not None:
             return existing, False
@@ -168,6 +211,10 @@ def submission_create(
     challenge = Challenge.objects.filter(slug=challenge_slug, is_active=True).first()
     if challenge is None:
         raise FieldError("challenge", f"there is no open challenge {challenge_slug!r}")
+    if entry.bundle and challenge.accepts == ChallengeEntry.URL:
+        raise FieldError("bundle", f"{challenge.name!r} takes the URL of a setup you run (target_url), not a bundle")
+    if entry.target_url and challenge.accepts == ChallengeEntry.BUNDLE:
+        raise FieldError("target_url", f"{challenge.name!r} takes a bundle the platform runs, not a URL")
     if not participant.is_active:
         raise SubmissionForbidden("this participant has been suspended and may not submit")
 
@@ -183,16 +230,19 @@ def submission_create(
             f"daily limit of {challenge.daily_limit} submissions to {challenge.name!r} reached; try again after 00:00 UTC",
             retry_after_s=retry,
         )
+    # Checked last of all: the heaviest check, for a submission that may go in.
+    place_spec = _bundle_place_spec(challenge=challenge, bundle=entry.bundle) if entry.bundle else None
 
     try:
         with transaction.atomic():
-            submission = _submission_insert(participant=participant, challenge=challenge, target_url=url, idempotency_key=idempotency_key)
+            submission = _submission_insert(participant=participant, challenge=challenge, entry=entry,
+                                            place_spec=place_spec, idempotency_key=idempotency_key)
     except IntegrityError:
         # Lost a race with a concurrent request: either the same idempotency
         # key (answer with that submission) or another active submission.
         if idempotency_key:
             existing = _idempotent_match(
-                participant=participant, idempotency_key=idempotency_key, challenge_slug=challenge_slug, target_url=url
+                participant=participant, idempotency_key=idempotency_key, challenge_slug=challenge_slug, entry=entry
             )
             if existing is not None:
                 return existing, False
@@ -200,16 +250,20 @@ def submission_create(
     return submission, True
 
 
-def _submission_insert(*, participant: Participant, challenge: Challenge, target_url: str, idempotency_key: str) -> Submission:
+def _submission_insert(*, participant: Participant, challenge: Challenge, entry: _Entry, place_spec: dict | None,
+                       idempotency_key: str) -> Submission:
     """Inside a transaction: the run, the submission, and the run enqueued once both are committed."""
+    place = {"place": SANDBOX_PLACE, "place_spec": place_spec} if place_spec is not None else {}
     run = run_create(
-        target_url=target_url, profile=challenge.profile, chaos_plan=challenge.chaos_plan, origin=RUN_ORIGIN,
-        owner=str(participant.id),
+        target_url=entry.target_url, profile=challenge.profile, chaos_plan=challenge.chaos_plan, origin=RUN_ORIGIN,
+        owner=str(participant.id), **place,
     )
     submission = Submission.objects.create(
         participant=participant,
         challenge=challenge,
-        target_url=target_url,
+        target_url=entry.target_url,
+        bundle=entry.bundle,
+        verified=place_spec is not None,
         idempotency_key=idempotency_key,
         run_id=run.pk,
     )
@@ -361,18 +415,16 @@ def submission_best_refresh(*, participant_id: int, challenge_id: int) -> Submis
 
 
 def submission_rerun(*, submission: Submission) -> Submission:
-    """A new submission of the same participant, challenge and target (the admin's re-run).
+    """A new submission of the same participant, challenge and entry (the admin's re-run).
 
     Bypasses the daily limit (an operator decided), but not the one-active rule.
     """
+    entry = _Entry(target_url=submission.target_url, bundle=submission.bundle)
+    place_spec = _bundle_place_spec(challenge=submission.challenge, bundle=entry.bundle) if entry.bundle else None
     try:
         with transaction.atomic():
-            return _submission_insert(
-                participant=submission.participant,
-                challenge=submission.challenge,
-                target_url=submission.target_url,
-                idempotency_key="",
-            )
+            return _submission_insert(participant=submission.participant, challenge=submission.challenge,
+                                      entry=entry, place_spec=place_spec, idempotency_key="")
     except IntegrityError:
         raise SubmissionLimitReached(
             f"{submission.participant} already has a submission queued or running"

@@ -64,7 +64,7 @@ def leaderboard_view(request: HttpRequest, slug: str | None = None) -> HttpRespo
     # for the current ranking version (one shared read per request), so the
     # busiest page costs no queries until a new score or a challenge edit.
     version = version_get()
-    key = (slug, request.GET.get("page"), request.GET.get("sort"))
+    key = (slug, request.GET.get("page"), request.GET.get("sort"), request.GET.get("verified"))
     cached = page_cache.get(key=key, version=version)
     if cached is not None:
         return HttpResponse(cached)
@@ -87,8 +87,12 @@ def _leaderboard_render(request: HttpRequest, slug: str | None) -> HttpResponse:
     page_number = _page_number(request.GET.get("page"))
     if page_number is None:
         return _bad_request(request, "page must be a whole number of at least 1")
+    verified = request.GET.get("verified", "")
+    if verified not in ("", "0", "1"):
+        return _bad_request(request, "verified must be 1 (verified results only) or 0")
     try:
-        page = selectors.leaderboard_page(challenge=challenge, sort=request.GET.get("sort"), page=page_number)
+        page = selectors.leaderboard_page(challenge=challenge, sort=request.GET.get("sort"), page=page_number,
+                                          verified_only=verified == "1")
     except selectors.UnknownSort as exc:
         return _bad_request(request, str(exc))
     rows = [
@@ -175,6 +179,7 @@ def submission_view(request: HttpRequest, submission_id: int) -> HttpResponse:
             ramp_up_s=selectors.profile_ramp_up_s(profile=run.profile),
         )
         context["events"] = run.faults
+        context["sandbox"] = run.generator.get("sandbox")
     return render(request, "leaderboard/submission.html", context)
 
 

@@ -14,7 +14,12 @@ cannot know by registering here (from their ``AppConfig.ready``):
 * the tracking sink: where ``run_loadtest --track`` files a run when the tracker
   runs in this process.
 * places: where a run may execute besides this host (``LoadTestRun.place``),
-  each a factory ``(run) -> RunPlace`` (see ``loadtest.execution.places``).
+  each a factory ``(run) -> RunPlace`` (see ``loadtest.execution.places``)
+  and a ``spec_build(input: dict) -> dict`` that turns what a requester gives
+  (e.g. ``{"bundle": text, "quota": {...}}``) into the run's ``place_spec``,
+  raising ``common.validation.FieldError`` for bad input. The spec holds
+  ``target_url`` (the entry point as the runner reaches it, trusted: it is
+  the place's own) and ``ready_s`` (the start-up allowance).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from django.dispatch import Signal
 from loadtest.execution.runner_process import END as RUNNER_END
 from loadtest.execution.runner_process import record_parse as runner_record_parse
 from loadtest.execution.runner_process import runner_arguments
+from loadtest.fault_control import FaultControlError, HttpFaultControl
 
 run_started = Signal()
 run_finished = Signal()
@@ -35,10 +41,12 @@ TrackingSink = Callable[[dict], dict]
 
 _profile_sources: dict[str, ProfileSource] = {}
 _tracking_sinks: list[TrackingSink] = []
-_places: dict[str, Callable] = {}
+_places: dict[str, tuple[Callable, Callable | None]] = {}
 
 
-__all__ = ["RUNNER_END", "runner_arguments", "runner_record_parse"]
+# What a place needs from the engine: how to start the runner and read its
+# records, and a client of url-anvil's fault control API.
+__all__ = ["RUNNER_END", "FaultControlError", "HttpFaultControl", "runner_arguments", "runner_record_parse"]
 
 
 class PlaceUnavailable(Exception):
@@ -69,9 +77,15 @@ def tracking_sink_get() -> TrackingSink | None:
     return _tracking_sinks[0] if _tracking_sinks else None
 
 
-def place_register(*, name: str, factory: Callable) -> None:
-    _places[name] = factory
+def place_register(*, name: str, factory: Callable, spec_build: Callable | None = None) -> None:
+    _places[name] = (factory, spec_build)
 
 
 def place_factory_get(*, name: str) -> Callable | None:
-    return _places.get(name)
+    entry = _places.get(name)
+    return entry[0] if entry else None
+
+
+def place_spec_builder_get(*, name: str) -> Callable | None:
+    entry = _places.get(name)
+    return entry[1] if entry else None

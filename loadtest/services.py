@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.validation import FieldError
+from loadtest import hooks
 from loadtest.execution.lifecycle import END_GRACE_S, RunLifecycle, RunOutcome
 from loadtest.execution.places import UnknownPlace, place_for
 from loadtest.fault_control import FaultControlError, fault_control_get
@@ -90,9 +91,18 @@ def run_create(
 ) -> LoadTestRun:
     """Validate everything and store a queued run with its planned chaos events.
 
-    Raises TargetNotAllowed or FieldError (``field`` names the problem).
+    Raises TargetNotAllowed or FieldError (``field`` names the problem). A
+    run in another place than this host (see ``run_place_spec_build``) loads
+    that place's own entry point, ``place_spec["target_url"]``, whatever
+    ``target_url`` says.
     """
-    target = target_url_validate(url=target_url)
+    if place != "local":
+        target_url = (place_spec or {}).get("target_url") or ""
+        if not isinstance(target_url, str) or not target_url.startswith("http://"):
+            raise FieldError("place_spec.target_url", "a place's spec must name its entry point")
+        target = target_url.rstrip("/")
+    else:
+        target = target_url_validate(url=target_url)
     normalized, plan = run_config_validate(profile=profile, chaos_plan=chaos_plan)
     if isinstance(processes, bool) or not isinstance(processes, int) or not 1 <= processes <= settings.LOADTEST_MAX_PROCESSES:
         raise FieldError("processes", f"must be a whole number from 1 to {settings.LOADTEST_MAX_PROCESSES}")
@@ -105,6 +115,14 @@ def run_create(
     return _run_insert(target_url=target, profile=normalized, chaos_plan=plan, processes=processes,
                        origin=origin, owner=owner, origin_ref=str(origin_ref), place=place,
                        place_spec=place_spec or {})
+
+
+def run_place_spec_build(*, place: str, given: dict) -> dict:
+    """The ``place_spec`` of a run in ``place``, from what the requester gives; FieldError if refused."""
+    builder = hooks.place_spec_builder_get(name=place)
+    if builder is None:
+        raise FieldError("place", f"runs in a {place!r} place are not available on this platform")
+    return builder(given)
 
 
 def _run_insert(*, retry_of: LoadTestRun | None = None, **fields: object) -> LoadTestRun:
