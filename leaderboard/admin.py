@@ -37,9 +37,9 @@ class ChallengeAdminForm(forms.ModelForm):
 @admin.register(Challenge)
 class ChallengeAdmin(admin.ModelAdmin):
     form = ChallengeAdminForm
-    list_display = ["name", "slug", "scoring", "up_threshold_pct", "daily_limit", "is_active", "position"]
+    list_display = ["name", "slug", "scoring", "accepts", "up_threshold_pct", "daily_limit", "is_active", "position"]
     list_editable = ["is_active", "position"]
-    list_filter = ["scoring", "is_active"]
+    list_filter = ["scoring", "accepts", "is_active"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
 
@@ -88,8 +88,8 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
-    list_display = ["id", "participant", "challenge", "status", "score", "is_best", "created_at", "finished_at"]
-    list_filter = ["challenge", "status", "is_best"]
+    list_display = ["id", "participant", "challenge", "status", "score", "is_best", "verified", "created_at", "finished_at"]
+    list_filter = ["challenge", "status", "is_best", "verified"]
     list_select_related = ["participant", "challenge"]
     search_fields = ["participant__username", "target_url"]
     raw_id_fields = ["participant", "run"]
@@ -99,8 +99,9 @@ class SubmissionAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions = ["rerun", "cancel"]
     readonly_fields = [
-        "participant", "challenge", "target_url", "idempotency_key", "status", "run", "statistic_1", "statistic_2",
-        "statistic_3", "score", "details", "is_best", "error", "created_at", "started_at", "finished_at",
+        "participant", "challenge", "target_url", "bundle", "verified", "idempotency_key", "status", "run",
+        "attempts", "platform_failure", "statistic_1", "statistic_2", "statistic_3", "score", "details", "is_best",
+        "error", "created_at", "started_at", "finished_at",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
