@@ -9,11 +9,47 @@ else is a bug and stays a 500 so that it is seen.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from rest_framework import exceptions
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+# What ``details`` holds: per field, its problems; on a 429 also ``retry_after_s``,
+# the same number of seconds as the ``Retry-After`` header.
+DETAILS_SCHEMA = {
+    "type": "object",
+    "properties": {"retry_after_s": {"type": "integer", "minimum": 1}},
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+
+@extend_schema_field(DETAILS_SCHEMA)
+class _DetailsField(serializers.DictField):
+    pass
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorBody(serializers.Serializer):
+    """Every error answer of the API has this shape."""
+
+    # Documentation only: answers are built by ``api_error`` and the handler below.
+
+    error = serializers.CharField(help_text="One readable sentence.")
+    details = _DetailsField(help_text="Per field, its problems; `retry_after_s` on a 429.")
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "the request body is too large"
+    default_code = "payload_too_large"
+
+
+def retry_after_s(wait: float) -> int:
+    """Whole seconds to wait, never 0: a fraction left in the window still has to pass."""
+    return max(1, math.ceil(wait))
 
 
 def _flatten(detail: Any) -> Any:
@@ -46,6 +82,7 @@ def _summary(exc: exceptions.APIException, details: dict[str, list]) -> str:
 
 
 def api_error(message: str, *, status: int, details: dict | None = None, headers: dict | None = None) -> Response:
+    """The one error answer; a 429 must name its ``Retry-After`` in ``headers`` (and ``details["retry_after_s"]``)."""
     return Response({"error": message, "details": details or {}}, status=status, headers=headers)
 
 
@@ -57,7 +94,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         details = _fields(exc.detail)
         message = _summary(exc, details)
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            details.setdefault("retry_after_s", int(exc.wait) + 1)
+            # DRF writes Retry-After as "%d" of the wait, which is 0 for the
+            # last fraction of a window; header and body say the same whole seconds.
+            wait = retry_after_s(exc.wait)
+            details.setdefault("retry_after_s", wait)
+            response["Retry-After"] = str(wait)
     else:
         # Http404 / PermissionDenied from Django, already given a status by DRF.
         message = str(response.data.get("detail", "error")) if isinstance(response.data, dict) else "error"

@@ -229,6 +229,25 @@ def submission_progress(*, submission: Submission, now: datetime) -> Progress:
     )
 
 
+def submission_active_wait_s(*, participant: Participant, now: datetime) -> int:
+    """Seconds until the participant's queued or running submission should have finished (at least 1).
+
+    What stands in the way of a new submission is that one: running, it has
+    the rest of its load test to go; queued, its own test and, at worst, as
+    long again for each one ahead of it (tests run one at a time).
+    """
+    # The one-active rule holds at most one, and it is the newest: nothing can be submitted after it.
+    latest = participant_submissions(participant=participant, limit=1)
+    if not latest or not latest[0].is_active:
+        return 1
+    progress = submission_progress(submission=latest[0], now=now)
+    if progress.elapsed_s is not None:
+        remaining = progress.duration_s - progress.elapsed_s
+    else:
+        remaining = progress.duration_s * (progress.queue_position or 1)
+    return max(1, math.ceil(remaining))
+
+
 def participant_submissions(*, participant: Participant, limit: int = 200) -> list[Submission]:
     return list(
         Submission.objects.filter(participant=participant).select_related("challenge").order_by("-created_at", "-id")[:limit]

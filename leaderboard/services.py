@@ -17,7 +17,7 @@ from leaderboard.keys import api_key_generate, api_key_hash
 from leaderboard.models import ACTIVE_STATUSES, Challenge, ChallengeEntry, Participant, Submission, SubmissionStatus
 from leaderboard.ranking_version import version_bump
 from leaderboard.scoring import run_score
-from leaderboard.selectors import run_scoring_input
+from leaderboard.selectors import run_scoring_input, submission_active_wait_s
 from loadtest.selectors import EndReason, RunRecord, RunStatus, run_record
 from loadtest.services import (
     TargetNotAllowed,
@@ -219,7 +219,7 @@ def submission_create(
         raise SubmissionForbidden("this participant has been suspended and may not submit")
 
     if Submission.objects.filter(participant=participant, status__in=ACTIVE_STATUSES).exists():
-        raise SubmissionLimitReached("you already have a submission queued or running; wait for it or cancel it")
+        raise _one_active_refusal(participant=participant, now=now)
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     used = Submission.objects.filter(
         participant=participant, challenge=challenge, created_at__gte=day_start, platform_failure=False
@@ -246,8 +246,15 @@ def submission_create(
             )
             if existing is not None:
                 return existing, False
-        raise SubmissionLimitReached("you already have a submission queued or running; wait for it or cancel it") from None
+        raise _one_active_refusal(participant=participant, now=now) from None
     return submission, True
+
+
+def _one_active_refusal(*, participant: Participant, now: datetime) -> SubmissionLimitReached:
+    return SubmissionLimitReached(
+        "you already have a submission queued or running; wait for it or cancel it",
+        retry_after_s=submission_active_wait_s(participant=participant, now=now),
+    )
 
 
 def _submission_insert(*, participant: Participant, challenge: Challenge, entry: _Entry, place_spec: dict | None,
@@ -431,5 +438,3 @@ def submission_rerun(*, submission: Submission) -> Submission:
         ) from None
 
 
-# Kept while the API module still names it: every submission refusal is a FieldError.
-SubmissionError = FieldError

@@ -2,23 +2,93 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from leaderboard.models import Challenge, Submission
 from leaderboard.scoring import COLUMNS, SCORE_LABELS, Column
+from leaderboard.selectors import SORT_FIELDS
+
+# Each pattern is checked here exactly as the schema states it (drf-spectacular
+# turns \A and \Z into ECMA's ^ and $): Python's $ would also let a trailing
+# newline through, and a schema that refuses less than the API, or more, is
+# what a client's generated code trips over.
+SLUG_PATTERN = r"\A[-a-zA-Z0-9_]+\Z"
+# http(s), a host, an optional path; no whitespace or control characters, no
+# credentials, ?query or #fragment. The host must also be on the platform's
+# allow-list, which is deployment configuration and so answered with a 400.
+TARGET_URL_PATTERN = r"\Ahttps?://[^\x00-\x20\x7f/?#@]+(/[^\x00-\x20\x7f?#]*)?\Z"
+# Every sort key, ascending or with "-" descending.
+SORT_CHOICES = [prefix + key for key in SORT_FIELDS for prefix in ("", "-")]
+# The sandbox reads at most 256 KiB of manifests; the field allows that many characters.
+BUNDLE_MAX_CHARACTERS = 256 * 1024
 
 
 class SubmissionCreateInput(serializers.Serializer):
-    challenge = serializers.CharField(max_length=50, help_text="Slug of the challenge, e.g. robust-service.")
-    target_url = serializers.CharField(max_length=500, help_text="Base URL of your service's entry point.")
+    # No trimming: the value checked is the value sent, as the pattern says.
+    challenge = serializers.CharField(
+        min_length=1, max_length=50, trim_whitespace=False, validators=[RegexValidator(SLUG_PATTERN, "must be a challenge's slug")],
+        help_text="Slug of an open challenge (`GET /api/v1/challenges`), e.g. robust-service.",
+    )
+    target_url = serializers.CharField(
+        min_length=1, max_length=500, trim_whitespace=False, required=False,
+        validators=[RegexValidator(TARGET_URL_PATTERN, "must be an http:// or https:// base URL without credentials, ?query or #fragment")],
+        help_text="Base URL of your service's entry point; its host must be on the platform's allow-list of targets. "
+                  "Give this or `bundle`, as the challenge accepts.",
+    )
+    bundle = serializers.CharField(
+        min_length=1, max_length=BUNDLE_MAX_CHARACTERS, trim_whitespace=False, required=False,
+        help_text="Kubernetes manifests (YAML documents or a JSON list: Deployments, Services, ConfigMaps) that "
+                  "the platform runs in a sandbox of its own; the result is marked verified. Give this or `target_url`.",
+    )
 
     def validate(self, attrs: dict) -> dict:
         # Scores come only from the platform's own runs: anything else in the body is refused, not ignored.
         unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
         if unknown:
-            raise serializers.ValidationError({name: ["is not accepted; send only challenge and target_url"] for name in unknown})
+            raise serializers.ValidationError(
+                {name: ["is not accepted; send only challenge and target_url or bundle"] for name in unknown}
+            )
+        if ("target_url" in attrs) == ("bundle" in attrs):
+            raise serializers.ValidationError(
+                {"target_url": ["give either target_url (a setup you run) or bundle (manifests the platform runs)"]}
+            )
         return attrs
+
+
+class SubmissionCreateInputScheme(OpenApiSerializerExtension):
+    """States in the schema what ``validate`` enforces: no property but the two."""
+
+    target_class = SubmissionCreateInput
+
+    def map_serializer(self, auto_schema: object, direction: str) -> dict:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        # Exactly one of the two entries, as ``validate`` demands.
+        one_of = [{"required": ["target_url"], "not": {"required": ["bundle"]}},
+                  {"required": ["bundle"], "not": {"required": ["target_url"]}}]
+        return {**schema, "additionalProperties": False, "oneOf": one_of}
+
+
+@extend_schema_serializer(component_name="Column")
+class ColumnOutput(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    unit = serializers.CharField(allow_blank=True)
+
+
+# The challenge's three statistics by key (``ColumnOutput.key``); null until
+# scored, and one figure is null when the run gave nothing to measure it by.
+STATISTICS_SCHEMA = {
+    "type": "object", "nullable": True, "additionalProperties": {"type": "number", "nullable": True},
+}
+
+
+@extend_schema_field(STATISTICS_SCHEMA)
+class StatisticsField(serializers.DictField):
+    pass
 
 
 def columns_data(columns: tuple[Column, ...]) -> list[dict]:
@@ -47,9 +117,11 @@ class SubmissionOutput(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(STATISTICS_SCHEMA)
     def get_statistics(self, obj: Submission) -> dict | None:
         return statistics_data(obj, COLUMNS[obj.challenge.scoring])
 
+    @extend_schema_field({"type": "object", "additionalProperties": {}, "description": "Further figures of the scored run."})
     def get_extras(self, obj: Submission) -> dict:
         return {key: value for key, value in (obj.details or {}).items() if key != "down_seconds"}
 
@@ -78,6 +150,7 @@ class ChallengeOutput(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(ColumnOutput(many=True))
     def get_statistics(self, obj: Challenge) -> list[dict]:
         return columns_data(COLUMNS[obj.scoring])
 
@@ -91,3 +164,28 @@ class ChallengeOutput(serializers.ModelSerializer):
         request = self.context.get("request")
         path = reverse("api-leaderboard", args=[obj.slug])
         return request.build_absolute_uri(path) if request else path
+
+
+@extend_schema_serializer(component_name="LeaderboardRow")
+class LeaderboardRowOutput(serializers.Serializer):
+    rank = serializers.IntegerField(min_value=1)
+    participant = serializers.CharField(help_text="The participant's username.")
+    display_name = serializers.CharField()
+    statistics = StatisticsField()
+    score = serializers.FloatField(allow_null=True)
+    submitted_at = serializers.DateTimeField()
+    submission = serializers.CharField(help_text="Path of the submission's page.")
+
+
+@extend_schema_serializer(component_name="Leaderboard")
+class LeaderboardOutput(serializers.Serializer):
+    # Documents the answer that ``leaderboard.api.views._leaderboard_body`` builds
+    # (rendered once and cached, so not through this serializer).
+
+    challenge = serializers.CharField()
+    columns = ColumnOutput(many=True)
+    count = serializers.IntegerField(min_value=0, help_text="Participants ranked.")
+    page = serializers.IntegerField(min_value=1)
+    pages = serializers.IntegerField(min_value=1)
+    sort = serializers.ChoiceField(choices=SORT_CHOICES)
+    results = LeaderboardRowOutput(many=True)

@@ -85,7 +85,10 @@ def test_it_refuses_a_bad_or_disallowed_target_with_400(alice_api, robust, targe
 
 def test_it_refuses_missing_fields_and_malformed_json_with_400(alice_api, robust):
     data = error_of(alice_api.post(CREATE, {}, format="json"), 400)
-    assert set(data["details"]) == {"challenge", "target_url"}
+    assert set(data["details"]) == {"challenge"}
+    # A submission is a target URL or a bundle: one of the two.
+    data = error_of(alice_api.post(CREATE, {"challenge": "robust-service"}, format="json"), 400)
+    assert set(data["details"]) == {"target_url"} and "give either target_url" in data["error"]
     data = error_of(alice_api.post(CREATE, "{not json", content_type="application/json"), 400)
     assert "JSON" in data["error"]
     error_of(alice_api.post(CREATE, [1, 2], format="json"), 400)
@@ -271,7 +274,8 @@ def test_the_openapi_schema_renders_with_every_endpoint(api, db):
     # Nothing in the schema lets a client send a score.
     create = schema["paths"]["/api/v1/submissions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert create["$ref"].endswith("/SubmissionCreateInput")
-    assert set(schema["components"]["schemas"]["SubmissionCreateInput"]["properties"]) == {"challenge", "target_url"}
+    assert set(schema["components"]["schemas"]["SubmissionCreateInput"]["properties"]) == {
+        "challenge", "target_url", "bundle"}
 
 
 def test_cached_leaderboard_answers_still_count_against_the_ip_throttle(api, robust, settings):

@@ -88,7 +88,7 @@ def test_the_verified_filter_ranks_each_participants_best_verified_result(alice,
     scored_make(participant=bob, challenge=either, statistics=(1, 1, 1), score=70.0)
     Submission.objects.filter(id=verified.id).update(verified=True, target_url="", bundle=BUNDLE)
     everyone = selectors.leaderboard_page(challenge=either)
-    assert [row.submission.id for row in everyone.rows][0] == unverified_best.id
+    assert everyone.rows[0].submission.id == unverified_best.id
     only = selectors.leaderboard_page(challenge=either, verified_only=True)
     assert [row.submission.id for row in only.rows] == [verified.id]
     page = client.get(f"/leaderboard/{either.slug}/?verified=1").content.decode()
@@ -102,3 +102,17 @@ def test_a_verified_submission_page_shows_its_bundle(alice, either, client):
                                                        status=SubmissionStatus.SCORED)
     page = client.get(f"/submissions/{submission.id}/").content.decode()
     assert "✓ verified" in page and "kind: Service" in page
+
+
+def test_the_api_takes_a_bundle_and_answers_a_refused_one_with_the_field(alice_api, either, sandbox_place):
+    created = alice_api.post("/api/v1/submissions", {"challenge": either.slug, "bundle": BUNDLE}, format="json")
+    assert created.status_code == 202, created.content
+    assert Submission.objects.get(id=created.json()["id"]).verified
+    Submission.objects.update(status=SubmissionStatus.CANCELLED)
+    refused = alice_api.post("/api/v1/submissions", {"challenge": either.slug, "bundle": "kind: Pod\n"}, format="json")
+    assert refused.status_code == 400
+    field = "bundle[0].spec.template.spec.containers[0].securityContext.privileged"
+    assert refused.json()["details"] == {field: ["is not allowed"]}
+    both = alice_api.post("/api/v1/submissions", {"challenge": either.slug, "bundle": BUNDLE, "target_url": URL},
+                          format="json")
+    assert both.status_code == 400 and "give either" in both.json()["error"]
