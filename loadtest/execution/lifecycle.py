@@ -115,12 +115,15 @@ class RunLifecycle:
             self._flush()
             if fault_error and outcome.status == RunStatus.COMPLETED:
                 outcome.status, outcome.error, outcome.end_reason = RunStatus.FAILED, fault_error, EndReason.ERROR
-            outcome.generator = self._generator_info()
             if self.runner is not None:
                 self.runner.close()
-            self.place.release()
-            self.finish(outcome)
-            metrics.metrics_run_finished(status=outcome.status)
+            try:
+                self.place.release()
+            finally:
+                # After the release, so the place can say it is gone; recorded even if the release failed.
+                outcome.generator = self._generator_info()
+                self.finish(outcome)
+                metrics.metrics_run_finished(status=outcome.status)
         if unexpected is not None:
             raise unexpected
         return outcome
