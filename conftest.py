@@ -42,3 +42,28 @@ def anvil_server(tmp_path, anvil_store):
     """
     with anvil_running(tmp_path=tmp_path, store_env=anvil_store) as server:
         yield server
+
+
+# Tests load servers they start on free loopback ports, which the default
+# allow-list (exact documented ports) does not name. Set once for the session
+# on the settings themselves (a per-test override would wrap every test's
+# settings), and in the environment for the workers and runners tests start;
+# tests of the default read it from the settings module itself.
+TEST_LOADTEST_TARGETS = ["127.0.0.1", "localhost", "::1"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loadtest_targets_on_loopback():
+    import os
+
+    from django.conf import settings
+
+    saved_setting, saved_env = settings.LOADTEST_ALLOWED_TARGET_HOSTS, os.environ.get("LOADTEST_ALLOWED_TARGET_HOSTS")
+    settings.LOADTEST_ALLOWED_TARGET_HOSTS = TEST_LOADTEST_TARGETS
+    os.environ["LOADTEST_ALLOWED_TARGET_HOSTS"] = ",".join(TEST_LOADTEST_TARGETS)
+    yield
+    settings.LOADTEST_ALLOWED_TARGET_HOSTS = saved_setting
+    if saved_env is None:
+        os.environ.pop("LOADTEST_ALLOWED_TARGET_HOSTS", None)
+    else:
+        os.environ["LOADTEST_ALLOWED_TARGET_HOSTS"] = saved_env

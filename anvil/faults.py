@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstra
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
-from common.validation import ErrorMessage, FieldError, WholeNumber, validate
+from common.validation import ErrorMessage, WholeNumber, validate
 
 Kind = Literal["latency", "error", "hang", "crash", "unhealthy"]
 CrashTarget = Literal["worker", "server"]
@@ -28,8 +28,6 @@ HANG_MAX_S = 3600
 BOOT_ID_MAX_LENGTH = 64
 SCOPE_MESSAGE = 'must be "all", {"fraction": 0<f<=1} or {"instance": "<boot id>"}'
 
-# The one error type of the project; the old name stays until every caller says FieldError.
-FaultSpecError = FieldError
 
 # Strict: JSON's true is not 1 ms, "300" is not a number, and NaN, Infinity
 # and 1e400 (which Python's json reads as inf) are no delay at all.

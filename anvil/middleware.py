@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from anvil.chaos import fault_cache, faults_apply
+from anvil.fault_injection import fault_cache, faults_apply
 from anvil.instance import instance_current
 from anvil.metrics import REQUEST_SECONDS, method_label
 

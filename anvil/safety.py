@@ -15,6 +15,8 @@ from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 
+from common.addresses import address_unwrapped
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _WHITESPACE = re.compile(r"\s")
 # Cloud metadata services that do not live in the link-local range.
@@ -57,6 +59,14 @@ def allowed_hosts() -> frozenset[tuple[str, int | None]]:
 
 def url_check(*, url: str) -> SplitResult:
     """Return the parsed URL if the anvil may fetch it, else raise ``UrlNotAllowed``."""
+    # Every URL of a test is checked by the view and again by the fetcher,
+    # and tests repeat the same corpus URLs: the verdict on an allowed URL is
+    # kept per allow-list (refusals are recomputed, they are rare and cheap).
+    return _url_check(url, allowed_hosts())
+
+
+@lru_cache(maxsize=512)
+def _url_check(url: str, allowed: frozenset[tuple[str, int | None]]) -> SplitResult:
     if len(url) > 2048:
         raise UrlNotAllowed(url[:80] + "…", "longer than 2048 characters")
     try:
@@ -74,18 +84,21 @@ def url_check(*, url: str) -> SplitResult:
     if _WHITESPACE.search(url):
         raise UrlNotAllowed(url, "contains whitespace")
     port = port or DEFAULT_PORTS[parts.scheme]
-    allowed = allowed_hosts()
     if (host, port) not in allowed and (host, None) not in allowed:
         raise UrlNotAllowed(url, f"host {host}:{port} is not in ANVIL_FETCH_ALLOWED_HOSTS")
     return parts
 
 
 def address_check(*, url: str, address: str) -> None:
-    """Refuse an address a host resolved to when it is link-local, metadata, multicast or unspecified."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    """Refuse an address a host resolved to when it is link-local, metadata, multicast or unspecified.
+
+    IPv6 spellings of an IPv4 address (mapped, NAT64, 6to4, IPv4-compatible)
+    are judged as the IPv4 address they lead to.
+    """
+    given = ipaddress.ip_address(address.split("%", 1)[0])
+    ip = address_unwrapped(given)
+    shown = f"{given} ({ip})" if ip is not given else str(ip)
     if ip.is_multicast or ip.is_unspecified:
-        raise UrlNotAllowed(url, f"resolves to {ip}, which is not a unicast address")
+        raise UrlNotAllowed(url, f"resolves to {shown}, which is not a unicast address")
     if (ip.is_link_local or ip in METADATA_ADDRESSES) and not settings.ANVIL_FETCH_ALLOW_LINK_LOCAL:
-        raise UrlNotAllowed(url, f"resolves to the link-local/metadata address {ip}")
+        raise UrlNotAllowed(url, f"resolves to the link-local/metadata address {shown}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -14,13 +13,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from anvil import selectors, services
-from anvil.chaos import fault_cache
 from anvil.corpus import corpus_documents, corpus_titles
-from anvil.faults import FaultSpecError
+from anvil.fault_injection import fault_cache
 from anvil.fetcher import FetchError
 from anvil.instance import instance_current
 from anvil.safety import UrlNotAllowed, url_check
 from anvil.store import StoreError
+from common.json_body import EMPTY, NOT_UTF8, TOO_DEEP, TOO_LARGE, json_body_read
+from common.validation import FieldError
 
 logger = logging.getLogger(__name__)
 
@@ -56,26 +56,46 @@ def methods(*allowed: str) -> Callable:
     return decorate
 
 
+# Content-Length is 1*DIGIT in ASCII (RFC 9110). int() would also take "-1",
+# " 12" and other scripts' digits ("١٢"), and str.isdigit() takes "²", which
+# int() then refuses.
+CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
+
+
+def _body_stream(request: HttpRequest, limit: int) -> tuple[object, JsonResponse | None]:
+    """Where the body can be read from, or the 4xx that says why it cannot."""
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Django reads only Content-Length bodies and would see an empty one.
+        # A server that decodes the chunks and ends the stream after the last
+        # one (gunicorn does, and says so in wsgi.input_terminated) can be read
+        # directly; elsewhere the body cannot be delimited safely.
+        if not request.META.get("wsgi.input_terminated"):
+            return None, _error(411, "Chunked request bodies are not accepted here; send a Content-Length.")
+        return request.META["wsgi.input"], None
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not CONTENT_LENGTH.fullmatch(declared):
+        return None, _error(400, "Content-Length must be a whole number of bytes.")
+    if int(declared) > limit:
+        return None, _error(413, f"Request body is larger than {limit} bytes.")
+    return request, None
+
+
 def _json_body(request: HttpRequest) -> tuple[object, JsonResponse | None]:
     """The parsed body, or the 4xx that says why there is none."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None, _error(400, "Content-Length is not a number.")
     limit = settings.ANVIL_MAX_BODY_BYTES
-    if declared > limit:
-        return None, _error(413, f"Request body is larger than {limit} bytes.")
-    raw = request.read(limit + 1)
-    if len(raw) > limit:
-        return None, _error(413, f"Request body is larger than {limit} bytes.")
-    try:
-        return json.loads(raw), None
-    except UnicodeDecodeError:
-        return None, _error(400, "Malformed JSON body: not UTF-8.")
-    except ValueError as exc:
-        return None, _error(400, f"Malformed JSON body: {exc}.")
-    except RecursionError:
-        return None, _error(400, "Malformed JSON body: nested too deeply.")
+    stream, problem = _body_stream(request, limit)
+    if problem:
+        return None, problem
+    body, problem = json_body_read(stream, limit=limit)
+    if problem is None:
+        return body, None
+    message = {
+        TOO_LARGE: f"Request body is larger than {limit} bytes.",
+        NOT_UTF8: "Malformed JSON body: not UTF-8.",
+        TOO_DEEP: "Malformed JSON body: nested too deeply.",
+        EMPTY: "Malformed JSON body: Expecting value: line 1 column 1 (char 0).",
+    }.get(problem.kind, f"Malformed JSON body: {problem.detail}.")
+    return None, _error(problem.status, message)
 
 
 # --- url-anvil ---------------------------------------------------------------
@@ -206,7 +226,7 @@ def chaos_faults(request: HttpRequest) -> JsonResponse:
         return problem
     try:
         fault = services.fault_add(spec=spec)
-    except FaultSpecError as exc:
+    except FieldError as exc:
         return _error(400, f"Invalid fault: {exc}", field=exc.field)
     fault_cache.invalidate()
     return JsonResponse(fault, status=201)

@@ -128,7 +128,10 @@ def challenge_run(*, setup: Setup, slug: str, scale: float) -> Outcome:
     challenge = Challenge.objects.get(slug=slug)
     profile, plan = challenge_scaled(profile=challenge.profile, chaos_plan=challenge.chaos_plan, scale=scale)
     # The engine applies the plan through this setup's own fault store.
-    with override_settings(ANVIL_STATE_DIR=Path(setup.env["ANVIL_STATE_DIR"]).resolve()):
+    # The setups listen on free ports of this machine: each is allowed as exactly its host:port.
+    target = setup.url.removeprefix("http://")
+    with override_settings(ANVIL_STATE_DIR=Path(setup.env["ANVIL_STATE_DIR"]).resolve(),
+                           LOADTEST_ALLOWED_TARGET_HOSTS=[target]):
         run = run_create(target_url=setup.url, profile=profile, chaos_plan=plan, origin="benchmark")
         run = run_execute(run_id=run.id)
     if run.status != RunStatus.COMPLETED:

@@ -81,7 +81,7 @@ def post_worker_init(worker) -> None:
 
         # Register the worker's heartbeat and keep its copy of the faults fresh
         # from a background thread, so no request waits on the shared store.
-        from anvil.chaos import ticker
+        from anvil.fault_injection import ticker
 
         ticker.start()
         # Everything loaded so far lives as long as the worker: keep it out of
@@ -92,6 +92,6 @@ def post_worker_init(worker) -> None:
 
 def worker_exit(server, worker) -> None:
     if _is_anvil():
-        from anvil.chaos import ticker
+        from anvil.fault_injection import ticker
 
         ticker.stop()

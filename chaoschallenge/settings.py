@@ -33,6 +33,10 @@ VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
 ROLE = env_str("CHAOS_ROLE", "platform")
 if ROLE not in {"platform", "anvil"}:
     raise ImproperlyConfigured(f"CHAOS_ROLE={ROLE!r}: use 'platform' or 'anvil'")
+# Where this machine's platform and url-anvil listen (scripts/dev-setup.sh);
+# the load-test allow-list is built from them.
+PLATFORM_PORT = env_int("PLATFORM_PORT", 8000, minimum=1)
+ANVIL_PORT = env_int("ANVIL_PORT", 8080, minimum=1)
 
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_secret("SECRET_KEY")
@@ -42,6 +46,14 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "platform", "anvil"] if DEBUG else [])
+if DEBUG and "*" in ALLOWED_HOSTS:
+    # Answering every host name means being reached from other machines,
+    # where a debug page must never be shown (settings, source, variables).
+    raise ImproperlyConfigured("ALLOWED_HOSTS='*' needs DEBUG=false")
+# Debug pages and mailed error reports mask passwords inside URLs
+# (DATABASE_URL, REDIS_URL, CELERY_BROKER_URL, a cache's LOCATION, …), which
+# Django's own filter, going by setting names only, shows in full.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "common.reporting.CredentialMaskingExceptionReporterFilter"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -54,10 +66,13 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's files, served from our own static files (the docs page loads nothing from elsewhere).
+    "drf_spectacular_sidecar",
     "anvil",
     "loadtest",
     "leaderboard",
     "tracker",
+    "sandbox",
 ]
 
 if ROLE == "anvil":
@@ -72,6 +87,8 @@ else:
     MIDDLEWARE = [
         "django_prometheus.middleware.PrometheusBeforeMiddleware",
         "django.middleware.security.SecurityMiddleware",
+        # JSON 4xx for API request bodies Django would answer with HTML or a 500.
+        "common.middleware.ApiRequestBodyMiddleware",
         # The tracker's ingest API (API_SHORTCUT_PREFIXES) skips everything below.
         "common.middleware.ApiShortcutMiddleware",
         # gunicorn serves no static files; WhiteNoise does, from the finders
@@ -166,12 +183,17 @@ LOGGING = {
 
 # --- Prometheus ------------------------------------------------------------
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# Bearer token the platform's /metrics requires (common.metrics_auth); empty:
+# /metrics is open, as on a developer laptop. The compose stack sets one and
+# gives Prometheus the same file.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
 
 # --- Django REST framework -------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, with too deeply nested bodies as a 400 rather than a 500.
+    "DEFAULT_PARSER_CLASSES": ["common.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
@@ -186,6 +208,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Submit your infrastructure's entry point; the platform load-tests, breaks and scores it.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/: Swagger UI from drf-spectacular-sidecar's static files, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # validatorUrl: Swagger UI would otherwise show a badge fetched from swagger.io.
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "deepLinking": True},
 }
 
 # --- Celery ----------------------------------------------------------------
@@ -219,11 +246,23 @@ CELERY_BEAT_SCHEDULE: dict = {}
 # Load tests get their own queue, served with concurrency 1 per worker host so
 # that two tests never share (and distort) one machine.
 LOADTEST_QUEUE = env_str("LOADTEST_QUEUE", "loadtest")
-# Who may be loaded: host names, IPs or CIDR networks. Default: loopback and
-# the playground's service names.
+# Who may be loaded (loadtest.targets): host:port entries, or host names, IPs
+# and CIDR networks for every port but the platform's, PostgreSQL's and
+# Redis's. The default names exact ports of this machine only: the local
+# anvil and the example setups' entry points (examples/resilient-anvil's
+# HAProxy on 8081, examples/bare-anvil on 8090). Never all of 127.0.0.0/8:
+# the platform, its databases and whatever else listens on loopback are not
+# targets. The compose stack sets its own list (its service names resolve
+# only on its network).
+LOADTEST_EXAMPLE_PORTS = (8081, 8090)
 LOADTEST_ALLOWED_TARGET_HOSTS = env_list(
     "LOADTEST_ALLOWED_TARGET_HOSTS",
-    ["localhost", "127.0.0.0/8", "::1", "anvil", "lb", "entrypoint", "haproxy", "nginx"],
+    [
+        f"{host}:{port}"
+        for port in (ANVIL_PORT, *LOADTEST_EXAMPLE_PORTS)
+        if port not in {PLATFORM_PORT, 5432, 6379}
+        for host in ("127.0.0.1", "localhost", "[::1]")
+    ],
 )
 # How chaos plans reach url-anvil's faults. Empty URL: in-process through
 # anvil.services (the fault store shared on this host / in Redis). Set both to
@@ -235,18 +274,24 @@ if LOADTEST_ANVIL_CONTROL_URL and not LOADTEST_ANVIL_CHAOS_TOKEN:
 LOADTEST_MAX_PROCESSES = env_int("LOADTEST_MAX_PROCESSES", 8, minimum=1)
 # Time a runner gets to start (and its workers to connect) on top of the profile's duration.
 LOADTEST_START_GRACE_S = env_int("LOADTEST_START_GRACE_S", 30, minimum=1)
-LOADTEST_STUCK_CHECK_S = env_int("LOADTEST_STUCK_CHECK_S", 30, minimum=1)
+# The engine's periodic check (runs whose worker died, announcements to repeat)
+# runs this often; a running run whose orchestrator has not written its
+# heartbeat (about once a second) for LOADTEST_HEARTBEAT_STALE_S lost its
+# worker. Together they bound how long a dead worker's faults stay on the anvil.
+LOADTEST_STUCK_CHECK_S = env_int("LOADTEST_STUCK_CHECK_S", 5, minimum=1)
+LOADTEST_HEARTBEAT_STALE_S = env_int("LOADTEST_HEARTBEAT_STALE_S", 10, minimum=3)
+# How often a submission whose run was lost with its worker is started again.
+LOADTEST_LOST_RUN_RETRIES = env_int("LOADTEST_LOST_RUN_RETRIES", 2, minimum=0)
 # Live figures of the running test as Prometheus metrics on this port (0: off).
 LOADTEST_METRICS_PORT = env_int("LOADTEST_METRICS_PORT", 0, minimum=0)
 LOADTEST_METRICS_ADDR = env_str("LOADTEST_METRICS_ADDR", "127.0.0.1")
 CELERY_TASK_ROUTES["loadtest.tasks.run_loadtest_task"] = {"queue": LOADTEST_QUEUE}
-CELERY_BEAT_SCHEDULE["loadtest-fail-stuck-runs"] = {
-    "task": "loadtest.tasks.runs_fail_stuck_task",
+CELERY_BEAT_SCHEDULE["loadtest-reap-runs"] = {
+    "task": "loadtest.tasks.runs_reap_task",
     "schedule": float(LOADTEST_STUCK_CHECK_S),
 }
 
 # --- url-anvil -------------------------------------------------------------
-ANVIL_PORT = env_int("ANVIL_PORT", 8080, minimum=1)
 # Sample URLs point at the anvil's own /corpus/ unless a deployment serves it elsewhere.
 ANVIL_CORPUS_BASE_URL = env_str("ANVIL_CORPUS_BASE_URL", f"http://127.0.0.1:{ANVIL_PORT}").rstrip("/")
 # host or host:port entries; empty means "the corpus host only" (see anvil.safety).
@@ -270,15 +315,11 @@ ANVIL_HEARTBEAT_S = env_float("ANVIL_HEARTBEAT_S", 2.0)
 ANVIL_HEARTBEAT_STALE_S = env_float("ANVIL_HEARTBEAT_STALE_S", 10.0)
 
 # --- Platform roles --------------------------------------------------------
-PLATFORM_PORT = env_int("PLATFORM_PORT", 8000, minimum=1)
 ENABLE_LOCAL_TRACKER = env_bool("ENABLE_LOCAL_TRACKER", False)
 
 # --- Local tracker ---------------------------------------------------------
 # Opt-in personal notebook of load-test results in its own database (the
 # "tracker" alias); with ENABLE_LOCAL_TRACKER off none of it is reachable.
-# The in-process ingest that `run_loadtest --track` calls by dotted path, so
-# loadtest never imports the tracker.
-TRACKER_LOCAL_INGEST = "tracker.services.run_track_local"
 # x-api-key expected by /tracker/api/…; empty: only clients in TRACKER_TRUSTED_NETWORKS are accepted.
 LOCAL_TRACKER_API_KEY = env_secret("LOCAL_TRACKER_API_KEY")
 # Client networks treated as "this machine": they may use the API without a key
@@ -326,6 +367,9 @@ if DATABASES["tracker"]["ENGINE"] == "django.db.backends.postgresql":
 # The tracker API authenticates by its own key and uses no session, user or
 # CSRF token: it skips the browser middleware (common.middleware).
 API_SHORTCUT_PREFIXES = ["/tracker/api/"] if ENABLE_LOCAL_TRACKER else []
+# Request bodies under these paths get the platform API's JSON errors
+# (common.middleware.ApiRequestBodyMiddleware); the tracker API checks its own.
+API_BODY_CHECK_PREFIXES = ["/api/"]
 if ENABLE_LOCAL_TRACKER:
     CELERY_BEAT_SCHEDULE["tracker-recording-tick"] = {
         "task": "tracker.tasks.recording_tick_task",
@@ -356,10 +400,35 @@ LEADERBOARD_CACHE_NAMESPACE = env_str("LEADERBOARD_CACHE_NAMESPACE", "leaderboar
 # Seconds the public leaderboard API answer may be served from the cache; a
 # newly scored submission invalidates it at once.
 LEADERBOARD_CACHE_S = env_int("LEADERBOARD_CACHE_S", 30, minimum=0)
-# Submissions run on the load-test queue, one at a time like every load test.
-CELERY_TASK_ROUTES["leaderboard.tasks.submission_run_task"] = {"queue": LOADTEST_QUEUE}
-# Submissions whose worker vanished before or after their run are finished by this check.
-CELERY_BEAT_SCHEDULE["leaderboard-fail-stuck-submissions"] = {
-    "task": "leaderboard.tasks.submissions_fail_stuck_task",
-    "schedule": 60.0,
-}
+
+# --- Sandbox (bundles run in containers the platform owns) ----------------
+# "docker": a bundle run starts a sandbox on the engine at DOCKER_HOST (the
+# SDK's default socket when unset); "off": bundle runs are refused at creation.
+SANDBOX_BACKEND = env_str("SANDBOX_BACKEND", "docker")
+if SANDBOX_BACKEND not in {"docker", "off"}:
+    raise ImproperlyConfigured(f"SANDBOX_BACKEND={SANDBOX_BACKEND!r}: use 'docker' or 'off'")
+SANDBOX_DOCKER_HOST = env_str("DOCKER_HOST")
+# Seconds a bundle may take from create to ready (added to the run's time limits).
+SANDBOX_READY_S = env_int("SANDBOX_READY_S", 60, minimum=5)
+# The image catalogue scripts/build-images.sh pins (image ids and users).
+SANDBOX_CATALOGUE_FILE = Path(env_str("SANDBOX_CATALOGUE_FILE", str(VAR_DIR / "sandbox" / "catalogue.json"))).resolve()
+# ConfigMaps and proxy configurations are written here and mounted read-only.
+SANDBOX_STATE_DIR = Path(env_str("SANDBOX_STATE_DIR", str(VAR_DIR / "sandbox" / "runs"))).resolve()
+# The host firewall rules that seal sandbox bridges off: "install" (if
+# missing; needs root), "check" (refuse to start a sandbox without them), or
+# "off" (the engine is isolated otherwise, e.g. in a network namespace of its own).
+SANDBOX_FIREWALL = env_str("SANDBOX_FIREWALL", "install")
+if SANDBOX_FIREWALL not in {"install", "check", "off"}:
+    raise ImproperlyConfigured(f"SANDBOX_FIREWALL={SANDBOX_FIREWALL!r}: use 'install', 'check' or 'off'")
+SANDBOX_PIDS_LIMIT = env_int("SANDBOX_PIDS_LIMIT", 512, minimum=16)
+# The load runner's container: CPUs and memory per Locust process.
+SANDBOX_RUNNER_CPUS = env_float("SANDBOX_RUNNER_CPUS", 1.0)
+SANDBOX_RUNNER_MEMORY_MB = env_int("SANDBOX_RUNNER_MEMORY_MB", 512, minimum=128)
+# How long `manage.py sandbox_up` keeps a sandbox before the reaper removes it.
+SANDBOX_UP_TTL_S = env_int("SANDBOX_UP_TTL_S", 3600, minimum=60)
+SANDBOX_REAP_S = env_int("SANDBOX_REAP_S", 30, minimum=5)
+if SANDBOX_BACKEND == "docker":
+    CELERY_BEAT_SCHEDULE["sandbox-reap"] = {
+        "task": "sandbox.tasks.sandboxes_reap_task",
+        "schedule": float(SANDBOX_REAP_S),
+    }

@@ -3,9 +3,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from common.health import healthz
+from common.metrics_auth import metrics
 
 urlpatterns = [path("healthz", healthz, name="healthz")]
 
@@ -16,9 +17,15 @@ if settings.ENABLE_LOCAL_TRACKER:
     urlpatterns.append(path("tracker/", include("tracker.urls")))
 
 urlpatterns += [
-    path("", include("django_prometheus.urls")),
+    # django_prometheus's exposition, behind METRICS_TOKEN when one is set.
+    path("metrics", metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", template_name="leaderboard/api_docs.html"),
+        name="api-docs",
+    ),
     path("api/v1/", include("leaderboard.api.urls")),
     path("", include("leaderboard.urls")),
 ]

@@ -14,6 +14,10 @@ ROOT="$PWD"
 export PLATFORM_PORT="${PLATFORM_PORT:-8000}"
 export ANVIL_PORT="${ANVIL_PORT:-8080}"
 export VAR_DIR="${VAR_DIR:-$ROOT/var}"
+# Debug pages are fine here: every service below listens on 127.0.0.1 only,
+# so nobody but this machine sees them. Anything other machines can reach
+# runs with DEBUG=false (the compose stack does by default).
+export DEBUG="${DEBUG:-true}"
 # Load tests: their own queue and worker (concurrency 1: two tests never share
 # this machine). The worker reaches the local anvil's faults through the fault
 # store both share under $VAR_DIR (or Redis), so chaos plans work as they are.

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from tracker.payload import PayloadError, text_problem
-from tracker.selectors import CursorError, cursor_decode, runs_grouped_for_user
+from common.crosssite import cross_site_reason
+from common.json_body import EMPTY, NOT_UTF8, TOO_DEEP, TOO_LARGE, json_body_read
+from common.validation import FieldError
+from tracker.payload import text_problem
+from tracker.selectors import cursor_decode, page_limit_parse, runs_grouped_for_user
 from tracker.services import run_ingest, runs_ingest_batch
 
 
@@ -43,6 +45,12 @@ def client_is_local(request: HttpRequest) -> bool:
 
 def api_refusal(request: HttpRequest) -> JsonResponse | None:
     """None when the client may use the API, else the answer that says why not."""
+    # First, whatever the client's address or key: a browser on this machine
+    # is "local" too, and a page on any site could otherwise make it write to
+    # the notebook. No program of ours sends Origin or Sec-Fetch-Site.
+    cross_site = cross_site_reason(request)
+    if cross_site is not None:
+        return _error(403, f"cross-site requests are refused: {cross_site}")
     expected = settings.LOCAL_TRACKER_API_KEY
     if expected:
         sent = request.headers.get("x-api-key")
@@ -67,19 +75,21 @@ def _json_body(request: HttpRequest) -> tuple[object, JsonResponse | None]:
         return None, _error(413, f"body is larger than {limit} bytes")
     # Read the stream ourselves: request.body would apply Django's 2.5 MB
     # form limit, which a large batch legitimately exceeds.
-    raw = request.read(limit + 1)
-    if len(raw) > limit:
-        return None, _error(413, f"body is larger than {limit} bytes")
-    if not raw.strip():
-        return None, _error(400, "body: is empty; send a JSON object")
-    try:
-        return json.loads(raw.decode()), None
-    except UnicodeDecodeError:
-        return None, _error(400, "body: is not UTF-8")
-    except ValueError as exc:
-        return None, _error(400, f"body: is not valid JSON ({exc})")
-    except RecursionError:
-        return None, _error(400, "body: is nested too deeply")
+    body, problem = json_body_read(request, limit=limit)
+    if problem is None:
+        return body, None
+    message = {
+        TOO_LARGE: f"body is larger than {limit} bytes",
+        EMPTY: "body: is empty; send a JSON object",
+        NOT_UTF8: "body: is not UTF-8",
+        TOO_DEEP: "body: is nested too deeply",
+    }.get(problem.kind, f"body: is not valid JSON ({problem.detail})")
+    return None, _error(problem.status, message)
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
 def _authorised_post_body(request: HttpRequest) -> tuple[object, JsonResponse | None]:
@@ -89,6 +99,12 @@ def _authorised_post_body(request: HttpRequest) -> tuple[object, JsonResponse | 
     refusal = api_refusal(request)
     if refusal is not None:
         return None, refusal
+    # A JSON body cannot come from a plain HTML form or a "simple" cross-site
+    # fetch (text/plain needs no preflight): only from a client that asked for
+    # it. (No body at all carries nothing to refuse; it is answered below.)
+    has_body = request.META.get("CONTENT_LENGTH") not in (None, "", "0")
+    if has_body and not _is_json(request.content_type or ""):
+        return None, _error(415, f"Content-Type must be application/json, not {request.content_type or 'missing'!r}")
     return _json_body(request)
 
 
@@ -109,7 +125,7 @@ def track(request: HttpRequest) -> JsonResponse:
         if isinstance(data, list):
             return _store_batch(data)
         run_id, created = run_ingest(payload=data)
-    except PayloadError as exc:
+    except FieldError as exc:
         return _error(400, str(exc), field=exc.field)
     return JsonResponse({"status": "ok", "message": "run stored" if created else "run already stored", "id": run_id})
 
@@ -122,7 +138,7 @@ def runs_batch(request: HttpRequest) -> JsonResponse:
         return problem
     try:
         return _store_batch(data)
-    except PayloadError as exc:
+    except FieldError as exc:
         return _error(400, str(exc), field=exc.field)
 
 
@@ -140,18 +156,11 @@ def user_runs(request: HttpRequest, user_id: str) -> JsonResponse:
     problem = text_problem(user_id)
     if problem:
         return _error(400, f"userId: {problem}", field="userId")
-    raw_limit = request.GET.get("limit", "")
-    limit = settings.TRACKER_PAGE_DEFAULT
-    if raw_limit:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= settings.TRACKER_PAGE_MAX:
-            return _error(400, f"limit: must be a whole number from 1 to {settings.TRACKER_PAGE_MAX}", field="limit")
-        limit = int(raw_limit)
-    cursor = None
-    if request.GET.get("cursor"):
-        try:
-            cursor = cursor_decode(cursor=request.GET["cursor"])
-        except CursorError as exc:
-            return _error(400, f"cursor: {exc}", field="cursor")
+    try:
+        limit = page_limit_parse(raw=request.GET.get("limit"))
+        cursor = cursor_decode(cursor=request.GET["cursor"]) if request.GET.get("cursor") else None
+    except FieldError as exc:
+        return _error(400, str(exc), field=exc.field)
     grouped, next_cursor = runs_grouped_for_user(user_id=user_id, limit=limit, cursor=cursor)
     response = JsonResponse(grouped)
     if next_cursor is not None:

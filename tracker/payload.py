@@ -40,8 +40,6 @@ EMPTY_KEY = '""'
 # Counts go into 64-bit columns.
 MAX_COUNT = 2**62
 
-# The one error type of the project; the old name stays until every caller says FieldError.
-PayloadError = FieldError
 
 
 def target_key_for(url: str) -> str:

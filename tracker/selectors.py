@@ -37,8 +37,6 @@ TABLE_COLUMNS = (
 )
 
 
-# The one error type of the project; the old name stays until every caller says FieldError.
-CursorError = FieldError
 CURSOR_REFUSED = "is not one this API handed out"
 
 

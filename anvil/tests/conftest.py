@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import Client
 
-from anvil.chaos import fault_cache
+from anvil.fault_injection import fault_cache
 
 
 @pytest.fixture(autouse=True)

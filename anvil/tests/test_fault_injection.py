@@ -9,21 +9,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from anvil import chaos, services
-from anvil.chaos import fault_applies, fault_cache
+from anvil import fault_injection, services
+from anvil.fault_injection import fault_applies, fault_cache
 
 
 @pytest.fixture
 def sleeps(monkeypatch):
     recorded: list[float] = []
-    monkeypatch.setattr(chaos.time, "sleep", recorded.append)
+    monkeypatch.setattr(fault_injection.time, "sleep", recorded.append)
     return recorded
 
 
 @pytest.fixture
 def crashes(monkeypatch):
     recorded: list[int] = []
-    monkeypatch.setattr(chaos, "process_crash", lambda *, whole_server: recorded.append(2 if whole_server else 1))
+    monkeypatch.setattr(fault_injection, "process_crash", lambda *, whole_server: recorded.append(2 if whole_server else 1))
     return recorded
 
 
@@ -104,21 +104,21 @@ def test_a_server_crash_outside_gunicorn_kills_no_parent(monkeypatch):
     # Not under our gunicorn master: only this process may exit, never its parent.
     monkeypatch.setenv("ANVIL_SERVER_PID", str(os.getppid() + 1))
     killed, exited = [], []
-    monkeypatch.setattr(chaos.os, "kill", lambda pid, sig: killed.append(pid))
-    monkeypatch.setattr(chaos.os, "_exit", exited.append)
-    chaos.process_crash(whole_server=True)
+    monkeypatch.setattr(fault_injection.os, "kill", lambda pid, sig: killed.append(pid))
+    monkeypatch.setattr(fault_injection.os, "_exit", exited.append)
+    fault_injection.process_crash(whole_server=True)
     assert killed == []
-    assert exited == [chaos.CRASH_EXIT_CODE]
+    assert exited == [fault_injection.CRASH_EXIT_CODE]
 
 
 def test_a_server_crash_under_gunicorn_kills_the_master_first(monkeypatch):
     monkeypatch.setenv("ANVIL_SERVER_PID", str(os.getppid()))
     killed, exited = [], []
-    monkeypatch.setattr(chaos.os, "kill", lambda pid, sig: killed.append((pid, sig)))
-    monkeypatch.setattr(chaos.os, "_exit", exited.append)
-    chaos.process_crash(whole_server=True)
+    monkeypatch.setattr(fault_injection.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    monkeypatch.setattr(fault_injection.os, "_exit", exited.append)
+    fault_injection.process_crash(whole_server=True)
     assert killed == [(os.getppid(), signal.SIGKILL)]
-    assert exited == [chaos.CRASH_EXIT_CODE]
+    assert exited == [fault_injection.CRASH_EXIT_CODE]
 
 
 def test_a_once_crash_fault_is_used_up_by_the_first_crash(anvil_client, crashes):
@@ -172,7 +172,7 @@ def test_a_cached_fault_expires_without_a_store_read(anvil_client, monkeypatch):
     add({"kind": "error", "ttl_s": 60})
     assert anvil_client.get("/api/sample-urls").status_code == 500
     real_time = time.time
-    monkeypatch.setattr(chaos.time, "time", lambda: real_time() + 61)
+    monkeypatch.setattr(fault_injection.time, "time", lambda: real_time() + 61)
     assert anvil_client.get("/api/sample-urls").status_code == 200
 
 

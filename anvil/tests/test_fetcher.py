@@ -182,3 +182,73 @@ def test_it_percent_encodes_non_ascii_paths(upstream):
     upstream.routes["/caf%C3%A9/%E2%82%AC"] = lambda h: send_body(h, b"encoded")
     assert fetch_one(url=upstream.url + "/café/€").body == b"encoded"
     assert fetch_one(url=upstream.url + "/caf%C3%A9/%E2%82%AC").body == b"encoded"
+
+
+@pytest.fixture
+def tls_upstream(settings, tmp_path):
+    """An HTTPS server on 127.0.0.1 with a throwaway self-signed certificate; yields (url, cert path)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    settings.ANVIL_FETCH_ALLOWED_HOSTS = [f"127.0.0.1:{port}"]
+
+    def serve():
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with context.wrap_socket(raw, server_side=True) as conn:
+                    conn.settimeout(5)
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        head += conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecret")
+            except (OSError, ssl.SSLError):
+                pass  # e.g. a client that does not trust the certificate hangs up
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"https://127.0.0.1:{port}", cert
+    listener.close()
+
+
+def test_it_fetches_over_https_from_a_server_it_trusts(tls_upstream, monkeypatch):
+    import ssl
+
+    from anvil.fetcher import client_get
+
+    url, cert = tls_upstream
+    monkeypatch.setattr(client_get().http, "_tls", ssl.create_default_context(cafile=str(cert)))
+    assert fetch_one(url=url + "/doc").body == b"secret"
+
+
+def test_it_refuses_a_certificate_it_does_not_trust(tls_upstream):
+    url, _ = tls_upstream
+    with pytest.raises(FetchError, match="TLS handshake failed"):
+        fetch_one(url=url + "/doc")
+
+
+def test_it_refuses_a_host_that_resolves_to_a_nat64_form_of_a_metadata_address(settings, monkeypatch):
+    settings.ANVIL_FETCH_ALLOWED_HOSTS = ["corpus.example"]
+
+    def fake_resolve(host, port):
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("64:ff9b::a9fe:a9fe", port, 0, 0))]
+
+    monkeypatch.setattr(httpclient, "_resolve", fake_resolve)
+    with pytest.raises(UrlNotAllowed, match=r"link-local/metadata address 64:ff9b::a9fe:a9fe \(169\.254\.169\.254\)"):
+        fetch_one(url="http://corpus.example/doc")

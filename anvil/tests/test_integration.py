@@ -245,3 +245,59 @@ def test_every_kind_of_bad_input_gets_its_documented_4xx(anvil_server):
         status, raw = raw_request(anvil_server, method, path, body, headers)
         assert status == expected_status, (method, path, raw[:200])
         assert expected_text in raw, (method, path, raw[:200])
+
+
+def test_a_chunked_body_is_read_and_a_bad_content_length_is_refused_by_a_real_server(anvil_server):
+    import socket
+
+    body = json.dumps({"urls": [anvil_server.url + "/corpus/us-constitution"]}).encode()
+    port = int(anvil_server.url.rsplit(":", 1)[1])
+
+    def exchange(head: bytes, payload: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /api/test HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         b"Connection: close\r\n" + head + b"\r\n" + payload)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        return answer
+
+    middle = len(body) // 2
+    chunks = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (middle, body[:middle], len(body) - middle, body[middle:])
+    answer = exchange(b"Transfer-Encoding: chunked\r\n", chunks)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    assert b'"content_hash"' in answer
+    for declared in (b"\xc2\xb2", b"-1", b"1e3"):
+        answer = exchange(b"Content-Length: " + declared + b"\r\n", body)
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+
+
+def test_upstreams_dripping_headers_hold_the_fetch_slots_only_until_the_deadline(tmp_path, anvil_store):
+    from anvil.tests.test_fetcher_hostile import Hostile, drip
+    from common.testing import anvil_running
+
+    dripping = Hostile(drip(b"HTTP/1.1 200 OK\r\n", b"X-Drip: d\r\n", every_s=0.1))
+    # One worker: its 8 fetch slots (ANVIL_FETCH_CONCURRENCY) are all taken by the dripping fetches.
+    extra = {"ANVIL_FETCH_ALLOWED_HOSTS": "127.0.0.1", "ANVIL_FETCH_TIMEOUT_S": "1.5", "ANVIL_FETCH_CONCURRENCY": "8"}
+    try:
+        with anvil_running(tmp_path=tmp_path, store_env=anvil_store, workers=1, extra_env=extra) as anvil:
+            corpus = [f"{anvil.url}/corpus/us-constitution", f"{anvil.url}/corpus/bill-of-rights"]
+            with ThreadPoolExecutor(max_workers=5) as pool:
+                started = time.monotonic()
+                slow = [
+                    pool.submit(http_json, "POST", anvil.url + "/api/test",
+                                {"urls": [f"{dripping.url}/{n}a", f"{dripping.url}/{n}b"]}, timeout=30)
+                    for n in range(4)
+                ]
+                wait_until(lambda: dripping.requests >= 8, timeout_s=10, interval_s=0.05, message="8 dripping fetches")
+                normal = pool.submit(http_json, "POST", anvil.url + "/api/test", {"urls": corpus}, timeout=30)
+                status, _, body = normal.result()
+                assert status == 200, body
+                for future in slow:
+                    status, _, body = future.result()
+                    assert status == 502, body
+                    assert "timed out after 1.5s" in body["message"]
+                # The old client waited 12-14 s on such upstreams; now one deadline ends them all.
+                assert time.monotonic() - started < 1.5 + 4
+    finally:
+        dripping.close()

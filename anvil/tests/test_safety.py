@@ -75,3 +75,41 @@ def test_it_refuses_addresses_that_are_not_unicast(address):
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "172.18.0.5", "::1", "93.184.216.34"])
 def test_it_accepts_ordinary_addresses_of_allowed_hosts(address):
     address_check(url="corpus.example:80", address=address)
+
+
+@pytest.mark.parametrize(
+    ("address", "embedded"),
+    [
+        ("64:ff9b::a9fe:a9fe", "169.254.169.254"),  # NAT64
+        ("64:ff9b::169.254.169.254", "169.254.169.254"),
+        ("2002:a9fe:a9fe::", "169.254.169.254"),  # 6to4
+        ("2002:a9fe:101:1::1", "169.254.1.1"),
+        ("::169.254.169.254", "169.254.169.254"),  # IPv4-compatible
+        ("::ffff:0:169.254.169.254", "169.254.169.254"),  # IPv4-translated
+        ("64:ff9b::6464:64c8", "100.100.100.200"),  # a metadata address outside link-local
+    ],
+)
+def test_ipv6_forms_of_a_refused_ipv4_address_are_refused_as_that_address(address, embedded):
+    with pytest.raises(UrlNotAllowed) as caught:
+        address_check(url="corpus.example:80", address=address)
+    assert "link-local/metadata" in str(caught.value)
+    assert f"({embedded})" in str(caught.value)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::e000:1", "2002:e000:1::", "::224.0.0.1", "64:ff9b::", "2002::"])
+def test_ipv6_forms_of_multicast_or_unspecified_ipv4_addresses_are_refused(address):
+    with pytest.raises(UrlNotAllowed, match="not a unicast address"):
+        address_check(url="corpus.example:80", address=address)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::7f00:1", "2002:7f00:1::", "::10.1.2.3", "2001:db8::1", "::1"])
+def test_ipv6_forms_of_ordinary_ipv4_addresses_are_accepted(address):
+    address_check(url="corpus.example:80", address=address)
+
+
+def test_a_verdict_on_a_url_follows_a_change_of_the_allow_list(settings):
+    settings.ANVIL_FETCH_ALLOWED_HOSTS = ["docs.example"]
+    url_check(url="http://docs.example/x")
+    settings.ANVIL_FETCH_ALLOWED_HOSTS = ["other.example"]
+    with pytest.raises(UrlNotAllowed):
+        url_check(url="http://docs.example/x")

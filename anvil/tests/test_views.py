@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from datetime import datetime
@@ -143,6 +144,42 @@ def test_it_refuses_a_body_over_the_size_limit(anvil_client, settings):
     response = post_json(anvil_client, "/api/test", {"urls": ["x" * 5000]})
     assert response.status_code == 413
     assert "larger than 2048 bytes" in response.json()["error"]
+
+
+@pytest.mark.parametrize("declared", ["²", "١٢", "-1", "1e3", " 12", "12 ", "0x10", "1" * 30])
+def test_a_content_length_that_is_not_plain_ascii_digits_is_a_json_400(anvil_client, fake_fetch, declared):
+    response = post_json(anvil_client, "/api/test", {"urls": [f"{CORPUS}/us-constitution"]}, CONTENT_LENGTH=declared)
+    assert response.status_code == 400
+    assert response.json() == {"error": "Content-Length must be a whole number of bytes."}
+    assert fake_fetch == []
+
+
+def chunked(body: bytes, **environ) -> dict:
+    """What a WSGI server passes for a chunked request: no Content-Length, the decoded body in wsgi.input."""
+    return {"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(body), **environ}
+
+
+def test_a_chunked_body_is_read_when_the_server_ends_the_stream_after_it(anvil_client, fake_fetch):
+    body = json.dumps({"urls": [f"{CORPUS}/us-constitution"]}).encode()
+    response = post_json(anvil_client, "/api/test", body, **chunked(body, **{"wsgi.input_terminated": True}))
+    assert response.status_code == 200, response.content
+    assert fake_fetch == [[f"{CORPUS}/us-constitution"]]
+
+
+def test_a_chunked_body_over_the_size_limit_is_a_413(anvil_client, fake_fetch, settings):
+    settings.ANVIL_MAX_BODY_BYTES = 2048
+    body = json.dumps({"urls": ["x" * 5000]}).encode()
+    response = post_json(anvil_client, "/api/test", body, **chunked(body, **{"wsgi.input_terminated": True}))
+    assert response.status_code == 413
+    assert "larger than 2048 bytes" in response.json()["error"]
+
+
+def test_a_chunked_body_is_refused_with_411_rather_than_read_as_empty_when_it_cannot_be_delimited(anvil_client, fake_fetch):
+    body = json.dumps({"urls": [f"{CORPUS}/us-constitution"]}).encode()
+    response = post_json(anvil_client, "/api/test", body, **chunked(body))
+    assert response.status_code == 411
+    assert "send a Content-Length" in response.json()["error"]
+    assert fake_fetch == []
 
 
 @pytest.mark.parametrize(

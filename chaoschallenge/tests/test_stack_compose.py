@@ -22,7 +22,11 @@ from chaoschallenge.tests.stack import (
 )
 from common.testing import BASE_DIR
 
-SERVICES = {"postgres", "redis", "migrate", "platform", "anvil", "worker", "scheduler", "prometheus", "grafana"}
+SERVICES = {
+    "init-secrets", "postgres", "redis", "migrate", "platform", "anvil", "worker", "scheduler", "prometheus", "grafana",
+}
+ONE_SHOT = {"init-secrets", "migrate"}
+SECRETS_DIR = "/run/chaos-secrets"
 APP_ROLES = {
     "migrate": "migrate",
     "platform": "platform",
@@ -91,7 +95,7 @@ def test_start_order_runs_migrations_before_anything_uses_the_databases(services
 
 def test_every_long_running_service_has_a_healthcheck(services):
     for name, service in services.items():
-        if name == "migrate":
+        if name in ONE_SHOT:
             continue
         check = service.get("healthcheck")
         assert check and check["test"] and not check.get("disable"), name
@@ -151,7 +155,7 @@ def test_chaos_plans_reach_the_anvil_because_worker_and_anvil_share_the_fault_st
     worker, anvil = services["worker"]["environment"], services["anvil"]["environment"]
     assert worker["REDIS_URL"] == anvil["REDIS_URL"] == "redis://redis:6379/0"
     assert worker["ANVIL_STORE_PREFIX"] == anvil["ANVIL_STORE_PREFIX"]
-    assert "anvil" in worker["LOADTEST_ALLOWED_TARGET_HOSTS"].split(",")
+    assert "anvil:8080" in worker["LOADTEST_ALLOWED_TARGET_HOSTS"].split(",")
 
 
 def test_secrets_come_from_env_with_local_defaults(services):
@@ -235,3 +239,66 @@ def test_the_entrypoint_knows_every_role_and_runs_the_worker_with_concurrency_1(
     assert "--concurrency 1" in script
     assert "chaoschallenge/gunicorn_conf.py" in script
     assert subprocess.run(["bash", "-n", str(BASE_DIR / "scripts" / "docker-entrypoint.sh")]).returncode == 0
+
+
+def test_debug_is_off_unless_env_turns_it_on(services):
+    for name in APP_ROLES:
+        assert services[name]["environment"]["DEBUG"] == "false", name
+    turned_on = compose_interpolate(compose_load(), {"DEBUG": "true"})
+    assert turned_on["services"]["platform"]["environment"]["DEBUG"] == "true"
+
+
+def test_the_secret_key_and_metrics_token_come_from_files_made_before_anything_starts(services):
+    init = services["init-secrets"]
+    assert init["restart"] == "no"
+    assert init["volumes"] == [f"chaos-secrets:{SECRETS_DIR}"]
+    assert init["environment"] == {"SECRET_KEY": "", "METRICS_TOKEN": ""}
+    script = init["command"][0]
+    for name in ("secret_key", "metrics_token"):
+        assert f"keep {name} " in script
+    for name in APP_ROLES:
+        env = services[name]["environment"]
+        assert "SECRET_KEY" not in env, name
+        assert env["SECRET_KEY_FILE"] == f"{SECRETS_DIR}/secret_key"
+        assert env["METRICS_TOKEN_FILE"] == f"{SECRETS_DIR}/metrics_token"
+        assert f"chaos-secrets:{SECRETS_DIR}:ro" in services[name]["volumes"], name
+    # Everything that reads them waits for them, directly or through migrate.
+    for name in ("migrate", "platform", "anvil"):
+        assert services[name]["depends_on"]["init-secrets"]["condition"] == "service_completed_successfully"
+    given = compose_interpolate(compose_load(), {"SECRET_KEY": "k", "METRICS_TOKEN": "t"})["services"]["init-secrets"]
+    assert given["environment"] == {"SECRET_KEY": "k", "METRICS_TOKEN": "t"}
+
+
+def test_the_init_script_keeps_made_secrets_and_writes_given_ones(services, tmp_path):
+    script = services["init-secrets"]["command"][0].replace(SECRETS_DIR, str(tmp_path))
+    # Outside the container: no app user to hand the key to.
+    script = script.replace("chown 10001:10001 secret_key && ", "")
+
+    def run(**env: str) -> dict[str, str]:
+        result = subprocess.run(["sh", "-c", script], env={"PATH": os.environ["PATH"], **env},
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        return {name: (tmp_path / name).read_text() for name in ("secret_key", "metrics_token")}
+
+    made = run()
+    assert all(len(value) >= 40 for value in made.values())
+    assert made["secret_key"] != made["metrics_token"]
+    assert run() == made
+    assert run(METRICS_TOKEN="given")["metrics_token"] == "given"
+    assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o400"
+
+
+def test_prometheus_scrapes_the_platform_with_the_metrics_token(services):
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    platform = next(job for job in config["scrape_configs"] if job["job_name"] == "platform")
+    assert platform["authorization"] == {"type": "Bearer", "credentials_file": f"{SECRETS_DIR}/metrics_token"}
+    assert f"chaos-secrets:{SECRETS_DIR}:ro" in services["prometheus"]["volumes"]
+
+
+def test_load_tests_may_target_exact_ports_of_the_stack_and_the_host_only(services):
+    targets = services["worker"]["environment"]["LOADTEST_ALLOWED_TARGET_HOSTS"].split(",")
+    assert set(targets) == {"anvil:8080", "host.docker.internal:8081", "host.docker.internal:8090"}
+    for target in targets:
+        host, port = target.rsplit(":", 1)
+        assert port not in {"8000", "5432", "6379"}
+        assert host not in {"localhost", "127.0.0.1", "::1", "platform", "postgres", "redis"}

@@ -11,13 +11,13 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import ErrorBody, PayloadTooLarge, api_error
+from common.parsers import JSONParser
 from common.validation import FieldError, whole_number_from_text
 from leaderboard import selectors, services
 from leaderboard.answer_cache import AnswerCache
