@@ -421,6 +421,15 @@ SANDBOX_FIREWALL = env_str("SANDBOX_FIREWALL", "install")
 if SANDBOX_FIREWALL not in {"install", "check", "off"}:
     raise ImproperlyConfigured(f"SANDBOX_FIREWALL={SANDBOX_FIREWALL!r}: use 'install', 'check' or 'off'")
 SANDBOX_PIDS_LIMIT = env_int("SANDBOX_PIDS_LIMIT", 512, minimum=16)
+# An IPv4 network the sandboxes' networks are cut from, a /24 each (empty: the
+# engine's default address pools, which hold some thirty networks).
+SANDBOX_SUBNET_POOL = env_str("SANDBOX_SUBNET_POOL")
+if SANDBOX_SUBNET_POOL:
+    try:
+        if ipaddress.ip_network(SANDBOX_SUBNET_POOL).version != 4:
+            raise ValueError("not IPv4")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"SANDBOX_SUBNET_POOL={SANDBOX_SUBNET_POOL!r}: an IPv4 network ({exc})") from None
 # The load runner's container: CPUs and memory per Locust process.
 SANDBOX_RUNNER_CPUS = env_float("SANDBOX_RUNNER_CPUS", 1.0)
 SANDBOX_RUNNER_MEMORY_MB = env_int("SANDBOX_RUNNER_MEMORY_MB", 512, minimum=128)

@@ -46,9 +46,13 @@ MAX_CHAOS_EVENTS = 50
 CHAOS_TTL_MARGIN_S = 10
 
 _EVENT_FIELDS = {"at_s", "duration_s", "kind", "params", "scope"}
+# Faults that only a place running the target's replicas itself can make real
+# (a sandbox): ``pod_kill`` kills one replica's processes (its restart policy
+# brings it back), ``partition`` cuts one replica off its network for the
+# event's duration. Their scope picks replicas: "one" (the default), "all" or
+# {"fraction": f}.
+CONTAINER_FAULT_KINDS: tuple[str, ...] = ("pod_kill", "partition")
 
-# The one error type of the project; the old name stays until every caller says FieldError.
-ProfileError = FieldError
 
 # Strict: true is not 1 user, "10" is not a number, and NaN, Infinity and
 # 1e400 (which Python's json reads as inf) are no duration at all.
@@ -118,6 +122,28 @@ class _ChaosEvent(TypedDict):
 
 
 _CHAOS_EVENT = TypeAdapter(_ChaosEvent)
+
+
+class _ReplicaFraction(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    fraction: Annotated[float, Field(gt=0, le=1)]
+
+
+_REPLICA_FRACTION = TypeAdapter(_ReplicaFraction)
+_NO_PARAMS = TypeAdapter(Annotated[dict[str, Any], Field(max_length=0)])
+
+
+def _container_fault_validate(*, kind: str, params: object, scope: object, prefix: str) -> dict:
+    """A ``pod_kill`` / ``partition`` event's fault part, normalized: no params, a scope of replicas."""
+    validate(_NO_PARAMS, {} if params is None else params, root=f"{prefix}params",
+             messages={"too_long": f"{kind} takes no params", "dict_type": "must be a JSON object"})
+    if scope in ("one", "all"):
+        normalized: str | dict = scope
+    elif isinstance(scope, dict) and set(scope) == {"fraction"}:
+        normalized = validate(_REPLICA_FRACTION, scope, prefix=f"{prefix}scope.")
+    else:
+        raise FieldError(f"{prefix}scope", 'must be "one", "all" or {"fraction": f} (0 < f ≤ 1) of the replicas')
+    return {"kind": kind, "params": {}, "scope": normalized}
 _CHAOS_PLAN = TypeAdapter(Annotated[list[Any], Field(max_length=MAX_CHAOS_EVENTS)])
 
 
@@ -223,12 +249,15 @@ def _too_many_events(error: ErrorDetails) -> str:
     return f"has {error['ctx']['actual_length']} events; at most {MAX_CHAOS_EVENTS} are allowed"
 
 
-def chaos_plan_validate(*, plan: object, duration_s: float | None = None) -> list[dict]:
+def chaos_plan_validate(*, plan: object, duration_s: float | None = None, container_faults: bool = False) -> list[dict]:
     """Return the plan normalized (in the given order), or raise FieldError naming the field.
 
     Each event is ``{"at_s", "duration_s", "kind", "params", "scope"}``; the fault
     part is checked by the anvil's own ``fault_spec_validate``. With ``duration_s``
-    (the profile's), every event must start before the run ends.
+    (the profile's), every event must start before the run ends. The
+    ``CONTAINER_FAULT_KINDS`` are accepted only with ``container_faults`` (a run
+    in a place that runs the replicas, a sandbox); anywhere else they are
+    refused by name.
     """
     from anvil.faults import fault_spec_validate
 
@@ -247,6 +276,14 @@ def chaos_plan_validate(*, plan: object, duration_s: float | None = None) -> lis
         if duration_s is not None and at_s >= duration_s:
             raise FieldError(f"{prefix}at_s", f"must be before the end of the run ({duration_s:g}s)")
         _at_most(event_duration, max_duration_s, f"{prefix}duration_s")
+        if event["kind"] in CONTAINER_FAULT_KINDS:
+            if not container_faults:
+                raise FieldError(f"{prefix}kind", f"{event['kind']} needs a run in a sandbox (a bundle): only there "
+                                                  "does the platform run the replicas it would kill or cut off")
+            spec = _container_fault_validate(kind=event["kind"], params=event.get("params"),
+                                             scope=event.get("scope", "one"), prefix=prefix)
+            events.append({"at_s": at_s, "duration_s": event_duration, **spec})
+            continue
         candidate = {"kind": event["kind"], "params": event.get("params", {}), "scope": event.get("scope", "all"),
                      "ttl_s": math.ceil(event_duration) + CHAOS_TTL_MARGIN_S}
         try:

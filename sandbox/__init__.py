@@ -1,1 +1,1 @@
-"""Controlled execution of participants' bundles (Kubernetes manifests): parsing and policy so far."""
+"""Controlled execution of participants' bundles (Kubernetes manifests) in a sandbox the platform owns."""

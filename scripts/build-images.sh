@@ -233,17 +233,42 @@ for name in haproxy nginx; do
     build "$name" "$PREFIX/$name:catalogue" "$inputs" host "$dir" --build-arg "BASE_IMAGE=$DEBIAN_BASE"
 done
 
+# The numeric user each image runs as: the sandbox gives the scratch folders
+# it mounts (read-only root file system) to that uid:gid, and an image's user
+# name means nothing outside the image.
+# Asked once per image id: the previous catalogue file remembers it.
+image_user() {
+    local known
+    known="$("$PYTHON" -c 'import json, sys
+try:
+    data = json.load(open(sys.argv[1]))
+    name = next(n for n, i in data["images"].items() if i == sys.argv[2])
+    print(data["users"][name])
+except (OSError, ValueError, KeyError, StopIteration):
+    pass' "$CATALOGUE_FILE" "$1" 2>/dev/null)"
+    if [[ -n "$known" ]]; then
+        echo "$known"
+    else
+        docker run --rm --network none --entrypoint sh "$1" -c 'echo "$(id -u):$(id -g)"'
+    fi
+}
+
 mkdir -p "$(dirname "$CATALOGUE_FILE")"
-"$PYTHON" - "$CATALOGUE_FILE" \
-    "url-anvil=$(image_id "$PREFIX/url-anvil:catalogue")" \
-    "haproxy=$(image_id "$PREFIX/haproxy:catalogue")" \
-    "nginx=$(image_id "$PREFIX/nginx:catalogue")" <<'PY'
+catalogue_args=()
+for name in url-anvil haproxy nginx; do
+    id="$(image_id "$PREFIX/$name:catalogue")"
+    catalogue_args+=("$name=$id=$(image_user "$id")")
+done
+"$PYTHON" - "$CATALOGUE_FILE" "${catalogue_args[@]}" <<'PY'
 import json, os, sys
-path, pairs = sys.argv[1], sys.argv[2:]
-images = dict(pair.split("=", 1) for pair in pairs)
+path, entries = sys.argv[1], sys.argv[2:]
+images, users = {}, {}
+for entry in entries:
+    name, image, user = entry.split("=", 2)
+    images[name], users[name] = image, user.strip()
 tmp = f"{path}.tmp"
 with open(tmp, "w") as f:
-    json.dump({"images": images}, f, indent=2, sort_keys=True)
+    json.dump({"images": images, "users": users}, f, indent=2, sort_keys=True)
     f.write("\n")
 os.replace(tmp, path)
 PY

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from sandbox.catalogue import Catalogue, catalogue_load
 from sandbox.tests.docker import ROOT, engine_or_skip
@@ -34,3 +37,36 @@ def built(tmp_path_factory) -> tuple[Catalogue, Path]:
     if result.returncode != 0:
         pytest.fail(f"scripts/build-images.sh failed:\n{result.stderr[-3000:]}")
     return catalogue_load(path=var_dir / "sandbox" / "catalogue.json"), var_dir
+
+
+@contextlib.contextmanager
+def sandbox_configured(*, var_dir: Path, state_dir: Path) -> Iterator[None]:
+    """The sandbox pointed at a built catalogue, with its files in ``state_dir``.
+
+    On the way out: no container, network or volume of a sandbox made
+    inside is left on the engine, however it ended.
+    """
+    from sandbox.tests.docker import sandbox_ids
+
+    with override_settings(SANDBOX_BACKEND="docker", SANDBOX_CATALOGUE_FILE=var_dir / "sandbox" / "catalogue.json",
+                           SANDBOX_STATE_DIR=state_dir, SANDBOX_FIREWALL="install"):
+        before = sandbox_ids()
+        yield
+        left = sandbox_ids() - before
+        assert not left, f"sandboxes left on the engine: {sorted(left)}"
+
+
+@pytest.fixture
+def sandbox_ready(built, tmp_path):
+    """The catalogue, with the sandbox configured for this test (and nothing of it left afterwards)."""
+    catalogue, var_dir = built
+    with sandbox_configured(var_dir=var_dir, state_dir=tmp_path / "sandbox-state"):
+        yield catalogue
+
+
+@pytest.fixture(scope="module")
+def sandbox_module(built, tmp_path_factory):
+    """As ``sandbox_ready``, for fixtures that share one sandbox between the tests of a module."""
+    catalogue, var_dir = built
+    with sandbox_configured(var_dir=var_dir, state_dir=tmp_path_factory.mktemp("sandbox-state")):
+        yield catalogue

@@ -100,3 +100,15 @@ class Network:
         if self.containers:
             docker("rm", "--force", *self.containers, check=False)
         docker("network", "rm", self.name, check=False)
+
+
+def sandbox_ids() -> set[str]:
+    """The sandboxes that have any object on the engine (by the platform's label)."""
+    from sandbox.engine import engine_client
+    from sandbox.selectors import sandboxes_list
+
+    client = engine_client()
+    try:
+        return {found["id"] for found in sandboxes_list(client=client)}
+    finally:
+        client.close()

@@ -21,6 +21,10 @@ from sandbox.tests.docker import Network, docker
 
 pytestmark = pytest.mark.integration
 
+# url-anvil answering every host name must run without debug pages, so with a
+# key of its own (the platform's settings refuse ALLOWED_HOSTS='*' otherwise).
+ANVIL_ENV = {"ALLOWED_HOSTS": "*", "DEBUG": "false", "SECRET_KEY": "test-only-anvil-key"}
+
 @pytest.fixture
 def catalogue(built) -> Catalogue:
     return built[0]
@@ -35,7 +39,7 @@ def network():
 
 def test_url_anvil_answers_healthz_with_its_instance_header_on_an_internal_network(catalogue, network):
     anvil = catalogue.pin("url-anvil")
-    network.run(anvil, "anvil", alias="anvil", env={"ALLOWED_HOSTS": "*"})
+    network.run(anvil, "anvil", alias="anvil", env=ANVIL_ENV)
 
     seen = network.probe(anvil, "http://anvil:8080/healthz")
 
@@ -70,7 +74,7 @@ def test_the_resilient_bundles_haproxy_config_checks_and_serves_three_replicas(c
     config.chmod(0o644)
     anvil = catalogue.pin("url-anvil")
     for n in (1, 2, 3):
-        network.run(anvil, "anvil", alias=f"anvil-{n}", env={"ALLOWED_HOSTS": "*"})
+        network.run(anvil, "anvil", alias=f"anvil-{n}", env=ANVIL_ENV)
     network.run(catalogue.pin("haproxy"), alias="lb", mounts=(f"{config}:/usr/local/etc/haproxy/haproxy.cfg:ro",))
 
     # Every replica passed its health checks…

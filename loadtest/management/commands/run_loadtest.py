@@ -1,13 +1,19 @@
 """``python manage.py run_loadtest --target URL …``: one load test from the command line.
 
-Exit codes: 0 the run completed, 1 it failed or was cancelled, 2 bad arguments;
-each non-zero exit comes with a one-line reason on stderr.
+``--bundle FILE`` instead of ``--target`` runs a bundle (Kubernetes manifests)
+in a sandbox the platform starts for the run and loads its ``entrypoint``
+Service; the result then has a ``sandbox`` section.
+
+Exit codes: 0 the run completed, 1 it failed or was cancelled (a sandbox that
+never got ready included), 2 bad arguments or a refused bundle (the field is
+named); each non-zero exit comes with a one-line reason on stderr.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -24,6 +30,10 @@ from loadtest.tracker_client import run_track, tracking_problem
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# The place that runs bundles (registered by the sandbox app), and the most of
+# a bundle file read: a byte past the limit the place checks.
+BUNDLE_PLACE = "sandbox"
+BUNDLE_MAX_READ = 256 * 1024 + 1
 
 # CLI flag → profile field; only flags that were given go into the profile, so
 # loadtest.profiles fills in the same defaults everywhere.
@@ -40,7 +50,9 @@ class Command(BaseCommand):
     help = "Run a load test (optionally with a chaos plan) against a target and print the results."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--target", required=True, help="base URL to load (must be on the allow-list)")
+        parser.add_argument("--target", help="base URL to load (must be on the allow-list)")
+        parser.add_argument("--bundle", metavar="FILE",
+                            help="run this bundle (YAML/JSON manifests; '-' reads stdin) in a sandbox and load it")
         parser.add_argument("--challenge", metavar="SLUG", help="use this challenge's profile and chaos plan")
         parser.add_argument("--users", type=int, help="simulated users (the start for step, the base for spike)")
         parser.add_argument("--spawn-rate", type=float, help="users started per second")
@@ -113,11 +125,22 @@ class Command(BaseCommand):
         if options["track"] and tracking_problem():
             # Said before the load test, not after it.
             raise self._usage_error(f"--track: {tracking_problem()}")
+        if bool(options.get("target")) == bool(options.get("bundle")):
+            raise self._usage_error("give either --target URL or --bundle FILE")
         profile, plan = self._profile_and_plan(options)
+        place, place_spec = "local", None
+        if options.get("bundle"):
+            place = BUNDLE_PLACE
+            try:
+                place_spec = services.run_place_spec_build(place=place, given={"bundle": self._bundle_read(options["bundle"])})
+            except FieldError as exc:
+                where = f"{exc.field}: " if exc.field else ""
+                raise self._usage_error(f"refused: {where}{exc.message}") from None
         try:
             with transaction.atomic():
-                run = services.run_create(target_url=options["target"], profile=profile, chaos_plan=plan,
-                                          processes=options["processes"], origin="cli")
+                run = services.run_create(target_url=options.get("target") or "", profile=profile, chaos_plan=plan,
+                                          processes=options["processes"], origin="cli", place=place,
+                                          place_spec=place_spec)
                 if options["run_async"]:
                     services.run_enqueue(run_id=run.pk)
         except FieldError as exc:
@@ -134,6 +157,8 @@ class Command(BaseCommand):
 
         run = self._execute(run_id=run.pk, quiet=options["as_json"])
         summary = run_summary(run=run)
+        if "sandbox" in (summary.get("generator") or {}):
+            summary["sandbox"] = summary["generator"]["sandbox"]
         if options["as_json"]:
             self.stdout.write(json.dumps(summary, indent=2))
         else:
@@ -147,6 +172,23 @@ class Command(BaseCommand):
         if run.status != RunStatus.COMPLETED:
             raise CommandError(f"run {run.pk} {run.status}: {run.error or 'no reason recorded'}",
                                returncode=EXIT_FAILED)
+
+    def _bundle_read(self, name: str) -> str:
+        try:
+            if name == "-":
+                data = sys.stdin.buffer.read(BUNDLE_MAX_READ)
+            else:
+                with open(name, "rb") as f:
+                    data = f.read(BUNDLE_MAX_READ)
+        except OSError as exc:
+            raise self._usage_error(f"--bundle {name}: {exc.strerror}") from None
+        # An oversized bundle is the place's to refuse by size; the cut may fall inside a character.
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if len(data) >= BUNDLE_MAX_READ:
+                return data.decode("utf-8", "replace")
+            raise self._usage_error(f"--bundle {name}: not UTF-8 text (byte {exc.start})") from None
 
     def _execute(self, *, run_id: int, quiet: bool):
         cancel = threading.Event()
@@ -214,6 +256,12 @@ class Command(BaseCommand):
             lines.append(f"  chaos #{event['index']} {event['kind']:<9} at {event['at_s']:g}s for "
                          f"{event['duration_s']:g}s: applied {applied}, cleared {cleared}"
                          f"{'  ' + event['error'] if event['error'] else ''}")
+        sandbox = summary.get("sandbox")
+        if sandbox:
+            kinds = sorted({c["pod"] for c in sandbox["containers"] if c["role"] == "app"})
+            ready = "-" if sandbox.get("ready_s") is None else f"{sandbox['ready_s']:.1f}s"
+            lines.append(f"  sandbox    {sandbox['id']} ({sandbox['backend']}): ready in {ready}, {len(kinds)} pods, "
+                         f"{sandbox['restarts']} restarts, {'torn down' if sandbox['torn_down'] else 'NOT torn down'}")
         if summary["error"]:
             lines.append(f"  error      {summary['error']}")
         self.stdout.write("\n".join(lines))
