@@ -171,9 +171,8 @@ def _bundle_place_spec(*, challenge: Challenge, bundle: str) -> dict:
     except FieldError as exc:
         if exc.field == "place":
             raise FieldError("bundle", "bundle submissions are not available on this platform (no sandbox)") from None
-        path = exc.field
-        raise FieldError(f"bundle{path}" if path.startswith("[") else f"bundle.{path}" if path else "bundle",
-                         exc.message) from None
+        # The sandbox names fields from its input already: bundle[1].spec…, bundle, quota.cpu.
+        raise FieldError(exc.field or "bundle", exc.message) from None
 
 
 def submission_create(

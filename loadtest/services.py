@@ -70,10 +70,14 @@ def run_deadline(*, started_at: datetime, hard_limit_s: int) -> datetime:
     return started_at + timedelta(seconds=hard_limit_s + TEARDOWN_S)
 
 
-def run_config_validate(*, profile: object, chaos_plan: object) -> tuple[dict, list[dict]]:
-    """A profile and a chaos plan normalized as a run would store them (raises FieldError)."""
+def run_config_validate(*, profile: object, chaos_plan: object, container_faults: bool = False) -> tuple[dict, list[dict]]:
+    """A profile and a chaos plan normalized as a run would store them (raises FieldError).
+
+    ``container_faults``: the plan may hold ``pod_kill`` / ``partition``, which
+    only a place running the target's replicas itself (a sandbox) makes real.
+    """
     normalized = profile_validate(profile=profile)
-    plan = chaos_plan_validate(plan=chaos_plan, duration_s=normalized["duration_s"])
+    plan = chaos_plan_validate(plan=chaos_plan, duration_s=normalized["duration_s"], container_faults=container_faults)
     return normalized, plan
 
 
@@ -103,7 +107,7 @@ def run_create(
         target = target_url.rstrip("/")
     else:
         target = target_url_validate(url=target_url)
-    normalized, plan = run_config_validate(profile=profile, chaos_plan=chaos_plan)
+    normalized, plan = run_config_validate(profile=profile, chaos_plan=chaos_plan, container_faults=place != "local")
     if isinstance(processes, bool) or not isinstance(processes, int) or not 1 <= processes <= settings.LOADTEST_MAX_PROCESSES:
         raise FieldError("processes", f"must be a whole number from 1 to {settings.LOADTEST_MAX_PROCESSES}")
     if not isinstance(origin, str) or not origin or len(origin) > ORIGIN_MAX_LENGTH:
@@ -264,10 +268,13 @@ def runs_reap(*, now: datetime) -> int:
     )
     ended = 0
     for run_id in lost:
+        place = LoadTestRun.objects.filter(pk=run_id).values_list("place", flat=True).first()
         if run_finish(run_id=run_id, status=RunStatus.FAILED, end_reason=EndReason.WORKER_LOST, now=now,
                       error=_loss_reason(run_id=run_id, now=now)):
             ended += 1
-        _faults_clear_after_loss(run_id=run_id, now=now)
+        # A sandbox's faults die with its containers (its reaper removes them); this host's anvil keeps them.
+        if place == "local":
+            _faults_clear_after_loss(run_id=run_id, now=now)
     unannounced = LoadTestRun.objects.filter(
         status__in=[RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED], announced_at__isnull=True,
         finished_at__lt=now - timedelta(seconds=ANNOUNCE_RETRY_S),

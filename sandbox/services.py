@@ -39,9 +39,13 @@ FINISHED = {"completed", "failed", "cancelled"}
 
 
 class _Quota(TypedDict, total=False):
+    """Kubernetes quantities (``cpu: "2"``, ``memory: "2Gi"``), or whole numbers as a challenge stores them."""
+
     __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]
     cpu: str | int | float
     memory: str | int
+    cpu_millicores: Annotated[int, WholeNumber(ge=0, le=10**9)]
+    memory_bytes: Annotated[int, WholeNumber(ge=0, le=2**60)]
     pods: Annotated[int, WholeNumber(ge=0, le=1000)]
 
 
@@ -57,11 +61,16 @@ _GIVEN = TypeAdapter(_Given)
 def _quota(given: dict | None) -> Quota:
     if not given:
         return DEFAULT_QUOTA
-    return Quota(
-        cpu_millicores=cpu_millicores(given["cpu"], field="quota.cpu") if "cpu" in given else DEFAULT_QUOTA.cpu_millicores,
-        memory_bytes=memory_bytes(given["memory"], field="quota.memory") if "memory" in given else DEFAULT_QUOTA.memory_bytes,
-        pods=given.get("pods", DEFAULT_QUOTA.pods),
-    )
+    for quantity, number in (("cpu", "cpu_millicores"), ("memory", "memory_bytes")):
+        if quantity in given and number in given:
+            raise FieldError(f"quota.{number}", f"give {quantity} or {number}, not both")
+    cpu = given.get("cpu_millicores", DEFAULT_QUOTA.cpu_millicores)
+    if "cpu" in given:
+        cpu = cpu_millicores(given["cpu"], field="quota.cpu")
+    memory = given.get("memory_bytes", DEFAULT_QUOTA.memory_bytes)
+    if "memory" in given:
+        memory = memory_bytes(given["memory"], field="quota.memory")
+    return Quota(cpu_millicores=cpu, memory_bytes=memory, pods=given.get("pods", DEFAULT_QUOTA.pods))
 
 
 def _bundle_field(exc: FieldError) -> FieldError:
@@ -71,7 +80,12 @@ def _bundle_field(exc: FieldError) -> FieldError:
 
 
 def sandbox_spec_build(given: dict) -> dict:
-    """The ``place_spec`` of a sandbox run, from ``{"bundle": text, "quota"?: {"cpu", "memory", "pods"}}``."""
+    """The ``place_spec`` of a sandbox run, from ``{"bundle": text, "quota"?: {...}}``.
+
+    FieldError fields are relative to that input: ``bundle[1].spec…`` (the
+    bundle's own path), ``bundle`` (the bundle as a whole), ``quota.cpu``,
+    ``place`` (what the platform lacks).
+    """
     data = validate(_GIVEN, given, root="place_spec", messages={"extra_forbidden": "is not a field (use bundle, quota)"})
     if "bundle" not in data:
         raise FieldError("bundle", "is required")

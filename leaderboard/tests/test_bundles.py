@@ -27,7 +27,7 @@ def sandbox_place(monkeypatch):
     def spec_build(given: dict) -> dict:
         seen.append(given)
         if given["bundle"] != BUNDLE:
-            raise FieldError("[0].spec.template.spec.containers[0].securityContext.privileged", "is not allowed")
+            raise FieldError("bundle[0].spec.template.spec.containers[0].securityContext.privileged", "is not allowed")
         return {"target_url": "http://entrypoint:80", "ready_s": 20, "objects": []}
 
     monkeypatch.setitem(hooks._places, "sandbox", (lambda *, run: None, spec_build))

@@ -13,7 +13,7 @@ from common.testing import tiny_profile
 from loadtest.models import ChaosEvent, RunStatus
 from loadtest.selectors import run_probe_summary, run_window_stats
 from sandbox.tests.bundles import example
-from sandbox.tests.runs import bundle_run, container_faults  # noqa: F401 - a fixture
+from sandbox.tests.runs import bundle_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -27,7 +27,7 @@ def _applied(run) -> list[ChaosEvent]:
     return events
 
 
-def test_pod_kill_restarts_the_bare_replica_and_shows_as_down_seconds(sandbox_ready, container_faults):  # noqa: F811
+def test_pod_kill_restarts_the_bare_replica_and_shows_as_down_seconds(sandbox_ready):
     plan = [{"at_s": 2, "duration_s": 1, "kind": "pod_kill"}]
 
     run = bundle_run(bundle=example("bare-anvil.yaml"), profile=PROFILE, chaos_plan=plan)
@@ -41,7 +41,7 @@ def test_pod_kill_restarts_the_bare_replica_and_shows_as_down_seconds(sandbox_re
     assert len(run_probe_summary(run=run)["instances"]) >= 2
 
 
-def test_pod_kill_of_a_resilient_replica_counts_as_a_restart_but_not_as_downtime(sandbox_ready, container_faults):  # noqa: F811
+def test_pod_kill_of_a_resilient_replica_counts_as_a_restart_but_not_as_downtime(sandbox_ready):
     plan = [{"at_s": 2, "duration_s": 1, "kind": "pod_kill"}]
 
     run = bundle_run(bundle=example("resilient-anvil.yaml"), profile=PROFILE, chaos_plan=plan)
@@ -56,7 +56,7 @@ def test_pod_kill_of_a_resilient_replica_counts_as_a_restart_but_not_as_downtime
 
 
 def test_a_partition_cuts_one_replica_off_for_its_duration_and_the_bare_bundle_is_down_meanwhile(
-        sandbox_ready, container_faults):  # noqa: F811
+        sandbox_ready):
     plan = [{"at_s": 2, "duration_s": 3, "kind": "partition"}]
 
     run = bundle_run(bundle=example("bare-anvil.yaml"), profile=PROFILE, chaos_plan=plan)

@@ -60,8 +60,11 @@ def test_without_a_catalogue_a_bundle_run_is_refused_and_told_how_to_build_one(s
         ({"bundle": "x", "ready_s": 1}, "ready_s"),
         ({"bundle": example("resilient-anvil.yaml"), "quota": {"pods": 2}}, "bundle"),
         ({"bundle": example("bare-anvil.yaml"), "quota": {"cpu": "lots"}}, "quota.cpu"),
+        ({"bundle": example("resilient-anvil.yaml"), "quota": {"cpu_millicores": 500}}, "bundle"),
+        ({"bundle": example("bare-anvil.yaml"), "quota": {"cpu": "1", "cpu_millicores": 500}}, "quota.cpu_millicores"),
     ],
-    ids=["no-bundle", "empty", "a-pod", "bad-yaml", "unknown-field", "over-quota", "bad-quota"],
+    ids=["no-bundle", "empty", "a-pod", "bad-yaml", "unknown-field", "over-quota", "bad-quota", "over-cpu-millicores",
+         "both-spellings"],
 )
 def test_a_bad_request_is_refused_naming_the_field(settings, tmp_path, given, field):
     _catalogue_file(settings, tmp_path)
@@ -139,3 +142,15 @@ def _catalogue_file(settings, tmp_path):
     path.write_text(json.dumps({"images": {name: f"sha256:{n:064x}" for name, n in ids.items()},
                                 "users": {name: "1000:1000" for name in ids}}))
     settings.SANDBOX_CATALOGUE_FILE = path
+
+
+@pytest.mark.parametrize(
+    "quota",
+    [{"cpu": "850m", "memory": "832Mi", "pods": 4},
+     {"cpu_millicores": 850, "memory_bytes": 832 * 2**20, "pods": 4}],
+    ids=["quantities", "whole-numbers"],
+)
+def test_a_quota_is_given_as_kubernetes_quantities_or_as_whole_numbers(quota):
+    from sandbox.services import _quota
+
+    assert (_quota(quota).cpu_millicores, _quota(quota).memory_bytes, _quota(quota).pods) == (850, 832 * 2**20, 4)
