@@ -9,6 +9,7 @@ documents every variable.
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -216,7 +217,17 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ----------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+FILESYSTEM_BROKER_URL = "filesystem://localhost/"
+# Empty counts as unset (as `.env.example` leaves it): Celery would otherwise fall back to AMQP.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or FILESYSTEM_BROKER_URL
+if CELERY_BROKER_URL in ("filesystem://", "filesystem:///"):
+    # The bare form makes kombu warn "No hostname was supplied" on every
+    # connection; the filesystem transport ignores the host, so name one.
+    # Celery prefers the environment variable to this setting, so it is
+    # rewritten too (and child processes inherit the accepted form).
+    CELERY_BROKER_URL = FILESYSTEM_BROKER_URL
+    if os.environ.get("CELERY_BROKER_URL"):
+        os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
 CELERY_BROKER_DIR = VAR_DIR / "celery-broker"
 LOADTEST_MAX_DURATION_S = env_int("LOADTEST_MAX_DURATION_S", 3600, minimum=1)
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -403,10 +414,11 @@ LEADERBOARD_CACHE_S = env_int("LEADERBOARD_CACHE_S", 30, minimum=0)
 
 # --- Sandbox (bundles run in containers the platform owns) ----------------
 # "docker": a bundle run starts a sandbox on the engine at DOCKER_HOST (the
-# SDK's default socket when unset); "off": bundle runs are refused at creation.
+# SDK's default socket when unset); "kubernetes": in a namespace of its own on
+# the cluster below (docs/cloud.md); "off": bundle runs are refused at creation.
 SANDBOX_BACKEND = env_str("SANDBOX_BACKEND", "docker")
-if SANDBOX_BACKEND not in {"docker", "off"}:
-    raise ImproperlyConfigured(f"SANDBOX_BACKEND={SANDBOX_BACKEND!r}: use 'docker' or 'off'")
+if SANDBOX_BACKEND not in {"docker", "kubernetes", "off"}:
+    raise ImproperlyConfigured(f"SANDBOX_BACKEND={SANDBOX_BACKEND!r}: use 'docker', 'kubernetes' or 'off'")
 SANDBOX_DOCKER_HOST = env_str("DOCKER_HOST")
 # Seconds a bundle may take from create to ready (added to the run's time limits).
 SANDBOX_READY_S = env_int("SANDBOX_READY_S", 60, minimum=5)
@@ -436,7 +448,25 @@ SANDBOX_RUNNER_MEMORY_MB = env_int("SANDBOX_RUNNER_MEMORY_MB", 512, minimum=128)
 # How long `manage.py sandbox_up` keeps a sandbox before the reaper removes it.
 SANDBOX_UP_TTL_S = env_int("SANDBOX_UP_TTL_S", 3600, minimum=60)
 SANDBOX_REAP_S = env_int("SANDBOX_REAP_S", 30, minimum=5)
-if SANDBOX_BACKEND == "docker":
+# --- Sandbox on Kubernetes (SANDBOX_BACKEND=kubernetes; docs/cloud.md) ------
+# The API server: in-cluster credentials when both are empty, else a
+# kubeconfig file, or a plain URL such as `kubectl proxy`'s.
+SANDBOX_K8S_KUBECONFIG = env_str("SANDBOX_K8S_KUBECONFIG")
+SANDBOX_K8S_API_URL = env_str("SANDBOX_K8S_API_URL")
+# Where the platform's own pods run (the fault port of a sandbox's url-anvil
+# replicas admits this namespace only) and where the load Jobs run.
+SANDBOX_K8S_PLATFORM_NAMESPACE = env_str("SANDBOX_K8S_PLATFORM_NAMESPACE", "sre-chaos")
+SANDBOX_K8S_LOAD_NAMESPACE = env_str("SANDBOX_K8S_LOAD_NAMESPACE", "sre-chaos-load")
+SANDBOX_K8S_SERVICE_ACCOUNT = env_str("SANDBOX_K8S_SERVICE_ACCOUNT", "loadtest-worker")
+# The catalogue's images on the cluster: <registry>/<name>@<digest>, where
+# SANDBOX_K8S_DIGESTS reads "url-anvil=sha256:…,haproxy=sha256:…,nginx=sha256:…".
+SANDBOX_K8S_REGISTRY = env_str("SANDBOX_K8S_REGISTRY", "registry.example.org/sre-chaos")
+SANDBOX_K8S_DIGESTS = env_list("SANDBOX_K8S_DIGESTS")
+# uid:gid each image runs as: a restricted pod must name numbers, and the
+# haproxy image's user is whatever Debian's package gave it, so copy the
+# "users" of the catalogue.json scripts/build-images.sh writes.
+SANDBOX_K8S_USERS = env_list("SANDBOX_K8S_USERS", ["url-anvil=10001:10001", "nginx=33:33"])
+if SANDBOX_BACKEND in {"docker", "kubernetes"}:
     CELERY_BEAT_SCHEDULE["sandbox-reap"] = {
         "task": "sandbox.tasks.sandboxes_reap_task",
         "schedule": float(SANDBOX_REAP_S),

@@ -83,6 +83,9 @@ def _summary(exc: exceptions.APIException, details: dict[str, list]) -> str:
 
 def api_error(message: str, *, status: int, details: dict | None = None, headers: dict | None = None) -> Response:
     """The one error answer; a 429 must name its ``Retry-After`` in ``headers`` (and ``details["retry_after_s"]``)."""
+    if status == 429 and not (headers or {}).get("Retry-After"):
+        # A caller's bug, caught by its tests: every 429 says when to come back.
+        raise ValueError("a 429 answer needs its Retry-After")
     return Response({"error": message, "details": details or {}}, status=status, headers=headers)
 
 
@@ -93,10 +96,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, exceptions.APIException):
         details = _fields(exc.detail)
         message = _summary(exc, details)
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        if response.status_code == 429:
             # DRF writes Retry-After as "%d" of the wait, which is 0 for the
-            # last fraction of a window; header and body say the same whole seconds.
-            wait = retry_after_s(exc.wait)
+            # last fraction of a window, and none at all for a throttle that
+            # cannot tell (wait None); every 429 says when to come back, header
+            # and body the same whole seconds, at least one.
+            wait = retry_after_s(getattr(exc, "wait", None) or 0)
             details.setdefault("retry_after_s", wait)
             response["Retry-After"] = str(wait)
     else:

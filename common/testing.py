@@ -7,6 +7,7 @@ instances and parallel sessions never collide on a fixed port.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -263,3 +264,37 @@ def celery_worker(*, tmp_path: Path, queue: str, env: dict | None = None) -> Ite
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
+
+
+class FakeTTY(io.StringIO):
+    """A text stream that says it is a terminal, and keeps what was written to it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def terminal_lines(output: str) -> list[str]:
+    """The lines a terminal shows after ``output``: ``\\r``, erase to end of line (``ESC [ K``) and ``\\n`` applied."""
+    lines: list[list[str]] = [[]]
+    column = 0
+    index = 0
+    while index < len(output):
+        if output.startswith("\x1b[K", index):
+            del lines[-1][column:]
+            index += 3
+            continue
+        char = output[index]
+        index += 1
+        if char == "\r":
+            column = 0
+        elif char == "\n":
+            lines.append([])
+            column = 0
+        else:
+            line = lines[-1]
+            if column < len(line):
+                line[column] = char
+            else:
+                line.append(char)
+            column += 1
+    return ["".join(line) for line in lines]

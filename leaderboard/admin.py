@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -10,6 +12,34 @@ from django.http import HttpRequest
 from common.validation import FieldError
 from leaderboard import services
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
+from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, Column
+
+STATISTIC_FIELDS = ("statistic_1", "statistic_2", "statistic_3")
+
+
+def _with_unit(column: Column, value: float | None) -> str:
+    text = column.text(value)
+    return f"{text} {column.unit}" if value is not None and column.unit != "count" else text
+
+
+def _statistic_field(name: str, column: Column) -> Callable[[Submission], str]:
+    """A read-only field of the change form that shows one statistic under its challenge's own name."""
+
+    def shown(submission: Submission) -> str:
+        return _with_unit(column, getattr(submission, name))
+
+    # The field's name keeps the form's layout and CSS class; its label is the column's.
+    shown.__name__ = name
+    shown.short_description = f"{column.label} ({column.unit})"
+    return shown
+
+
+# Built once: the admin asks for a form's read-only fields several times and
+# matches them by identity.
+STATISTIC_DISPLAYS: dict[str, dict[str, Callable[[Submission], str]]] = {
+    kind: {name: _statistic_field(name, column) for name, column in zip(STATISTIC_FIELDS, columns, strict=True)}
+    for kind, columns in COLUMNS.items()
+}
 
 
 class ChallengeAdminForm(forms.ModelForm):
@@ -88,7 +118,8 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
-    list_display = ["id", "participant", "challenge", "status", "score", "is_best", "verified", "created_at", "finished_at"]
+    list_display = ["id", "participant_shown", "challenge", "status", "statistics_shown", "score_shown", "is_best",
+                    "verified", "created_at", "finished_at"]
     list_filter = ["challenge", "status", "is_best", "verified"]
     list_select_related = ["participant", "challenge"]
     search_fields = ["participant__username", "target_url"]
@@ -98,6 +129,9 @@ class SubmissionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     actions = ["rerun", "cancel"]
+    # The statistics are shown under their challenge's names (``get_readonly_fields``)
+    # and never become form fields: they come only from the platform's own runs.
+    exclude = STATISTIC_FIELDS
     readonly_fields = [
         "participant", "challenge", "target_url", "bundle", "verified", "idempotency_key", "status", "run",
         "attempts", "platform_failure", "statistic_1", "statistic_2", "statistic_3", "score", "details", "is_best",
@@ -107,6 +141,32 @@ class SubmissionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Submissions come through the API (or the re-run action), never typed in.
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Submission]:
+        # A submission's title names its participant and challenge.
+        return super().get_queryset(request).select_related("participant", "challenge")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Submission | None = None) -> list:
+        if obj is None:
+            return self.readonly_fields
+        displays = STATISTIC_DISPLAYS[obj.challenge.scoring]
+        return [displays.get(name, name) for name in self.readonly_fields]
+
+    @admin.display(description="Participant", ordering="participant__username")
+    def participant_shown(self, obj: Submission) -> str:
+        return obj.participant.shown_name
+
+    @admin.display(description="Statistics")
+    def statistics_shown(self, obj: Submission) -> str:
+        if obj.score is None:
+            return "—"
+        values = (obj.statistic_1, obj.statistic_2, obj.statistic_3)
+        return " · ".join(f"{column.label}: {_with_unit(column, value)}"
+                          for column, value in zip(COLUMNS[obj.challenge.scoring], values, strict=True))
+
+    @admin.display(description="Score", ordering="score")
+    def score_shown(self, obj: Submission) -> str:
+        return SCORE_COLUMNS[obj.challenge.scoring].text(obj.score)
 
     @admin.action(description="Re-run: queue a new submission with the same target")
     def rerun(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:

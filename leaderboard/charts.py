@@ -7,7 +7,7 @@ print, and no participant input reaches an SVG attribute.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -162,8 +162,13 @@ class ScoreChart:
     last_label: str = ""
 
 
-def score_chart(*, title: str, scores: Sequence[tuple[datetime, float]]) -> ScoreChart:
-    """A participant's scores of one challenge over time, each point labelled with its score."""
+def score_chart(
+    *, title: str, scores: Sequence[tuple[datetime, float]], label: Callable[[float], str] = _label
+) -> ScoreChart:
+    """A participant's scores of one challenge over time, each point labelled with its score.
+
+    ``label`` writes a point's score as the pages around the chart do; the axis keeps its short round labels.
+    """
     chart = ScoreChart(title=title)
     if not scores:
         return chart
@@ -177,7 +182,7 @@ def score_chart(*, title: str, scores: Sequence[tuple[datetime, float]]) -> Scor
         fraction = (when - start).total_seconds() / total if total else 0.5
         x = round(chart.left + plot_w * fraction, 1)
         y = round(chart.bottom - plot_h * score / top, 1)
-        chart.points.append(Marker(x=x, y=y, label=_label(score)))
+        chart.points.append(Marker(x=x, y=y, label=label(score)))
     chart.polyline = " ".join(f"{m.x},{m.y}" for m in chart.points)
     chart.y_ticks = [Tick(round(chart.bottom - plot_h * v / top, 1), _label(v)) for v in _steps(top, top / 4)]
     chart.first_label = start.strftime("%Y-%m-%d %H:%M")

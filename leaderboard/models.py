@@ -181,7 +181,7 @@ class Submission(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"submission {self.pk} by {self.participant} ({self.status})"
+        return f"Submission {self.pk} by {self.participant.shown_name} to {self.challenge} ({self.get_status_display().lower()})"
 
     @property
     def is_active(self) -> bool:

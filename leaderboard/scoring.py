@@ -69,13 +69,44 @@ class Result:
 
 @dataclass(frozen=True)
 class Column:
+    """One figure of a challenge, and the one rule for showing it wherever it appears.
+
+    ``decimals`` 0 makes it a whole number (a count, whole seconds): the API
+    gives it as a JSON integer and pages print it without a fraction. Any
+    other figure is printed with exactly ``decimals`` places. Pages add
+    thousands separators; the API gives the number itself.
+    """
+
     key: str
     label: str
     unit: str
     decimals: int
+    # Which way is better: the leaderboard's first click on a column sorts best-first.
+    higher_is_better: bool = True
     # What to print for None: "—" when the figure is truly absent, or a word
     # when None has a meaning of its own ("never" went down).
     none_text: str = "—"
+    # None ranks as the worst value of the column (nothing was measured), or,
+    # when it has a meaning of its own, as the best ("never" went down).
+    none_is_best: bool = False
+
+    @property
+    def is_whole(self) -> bool:
+        return self.decimals == 0
+
+    @property
+    def better(self) -> str:
+        return "higher" if self.higher_is_better else "lower"
+
+    def number(self, value: float | None) -> int | float | None:
+        """The figure as the API gives it: an int for a whole-number column (columns store floats)."""
+        if value is None:
+            return None
+        return round(value) if self.is_whole else float(value)
+
+    def text(self, value: float | None) -> str:
+        """The figure as every page shows it (without its unit)."""
+        return value_format(value=value, decimals=self.decimals, none_text=self.none_text)
 
 
 # The three statistic columns of each scoring kind, in display order; the
@@ -83,18 +114,20 @@ class Column:
 COLUMNS: dict[str, tuple[Column, Column, Column]] = {
     "robust_service": (
         Column("sustained_rps", "Sustained RPS", "req/s", 1),
-        Column("avg_latency_ms", "Avg Latency", "ms", 1),
+        Column("avg_latency_ms", "Avg Latency", "ms", 1, higher_is_better=False),
         Column("uptime_pct", "Uptime", "%", 2),
     ),
     "graceful_degradation": (
         Column("requests_handled", "Requests Handled", "count", 0),
-        Column("error_rate_pct", "Error Rate", "%", 2),
-        Column("p95_latency_ms", "p95 Latency", "ms", 1),
+        Column("error_rate_pct", "Error Rate", "%", 2, higher_is_better=False),
+        Column("p95_latency_ms", "p95 Latency", "ms", 1, higher_is_better=False),
     ),
     "longest_upkeep": (
         Column("uptime_duration_s", "Uptime Duration", "s", 0),
-        Column("last_downtime_s", "Last Downtime", "s into the run", 0, none_text="never"),
-        Column("restarts", "Restarts", "count", 0),
+        # The earlier the last outage, the longer the service has stayed up since; never is best.
+        Column("last_downtime_s", "Last Downtime", "s into the run", 0, higher_is_better=False, none_text="never",
+               none_is_best=True),
+        Column("restarts", "Restarts", "count", 0, higher_is_better=False),
     ),
 }
 
@@ -102,6 +135,14 @@ SCORE_LABELS = {
     "robust_service": "Sustained RPS \u00d7 Uptime % / 100",
     "graceful_degradation": "Requests Handled",
     "longest_upkeep": "Uptime Duration (s)",
+}
+
+# The score of each scoring kind as a column of its own: the same rule for
+# showing it, on every page and in the API, as the statistics have.
+SCORE_COLUMNS: dict[str, Column] = {
+    "robust_service": Column("score", "Score", "req/s", 2),
+    "graceful_degradation": Column("score", "Score", "count", 0),
+    "longest_upkeep": Column("score", "Score", "s", 0),
 }
 
 

@@ -10,9 +10,10 @@ from django.conf import settings
 from django.db.models import F, OrderBy, QuerySet, Window
 from django.db.models.functions import RowNumber
 
+from common.validation import FieldError
 from leaderboard.keys import api_key_matches, api_key_prefix
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
-from leaderboard.scoring import COLUMNS, Column, Fault, Probe, RunData, Second
+from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, Column, Fault, Probe, RunData, Second
 from loadtest.selectors import RunRecord, run_progress
 
 
@@ -69,22 +70,49 @@ def run_scoring_input(*, run: RunRecord) -> RunData:
 
 # --- leaderboards ------------------------------------------------------------
 
-# Public sort keys → database expressions. Every ordering ends with the ranking
-# order so that equal values keep a stable order (ties: the earlier submission).
+# Every ordering ends with the ranking order so that equal values keep a
+# stable order (ties: the earlier submission).
 RANK_ORDER = (F("score").desc(), F("created_at").asc(), F("id").asc())
-SORT_FIELDS = {
-    "rank": None,
-    "participant": F("participant__username"),
-    "statistic_1": F("statistic_1"),
-    "statistic_2": F("statistic_2"),
-    "statistic_3": F("statistic_3"),
-    "score": F("score"),
-    "when": F("created_at"),
-}
+# The columns' older, positional names, still accepted for a challenge's three
+# statistics in order (``statistic_2`` is Avg Latency on Robust Service).
+STATISTIC_ALIASES = ("statistic_1", "statistic_2", "statistic_3")
 
 
-class UnknownSort(ValueError):
-    pass
+@dataclass(frozen=True)
+class SortKey:
+    """A public sort key of a leaderboard and what it orders by."""
+
+    key: str
+    # The Submission field; None for the rank (the ranking order itself).
+    field: str | None
+    # The figure's column when the key is one: it knows which way is better.
+    column: Column | None = None
+
+    @property
+    def best_first(self) -> str:
+        """The sort value that puts the best first (the rank's own order, a name or a date ascending)."""
+        if self.column is not None and self.column.higher_is_better:
+            return f"-{self.key}"
+        return self.key
+
+    def order_by(self, *, descending: bool) -> OrderBy:
+        expression = F(self.field)
+        if self.column is None:
+            return expression.desc() if descending else expression.asc()
+        # None is the worst value of its column (or the best, for "never"), in either direction.
+        none_is_low = self.column.none_is_best != self.column.higher_is_better
+        nulls = {"nulls_last": True} if none_is_low == descending else {"nulls_first": True}
+        return expression.desc(**nulls) if descending else expression.asc(**nulls)
+
+
+def sort_keys(*, challenge: Challenge) -> dict[str, SortKey]:
+    """The keys a challenge's leaderboard sorts by, in the order of its columns: rank, participant, the
+    challenge's own statistics by their column keys, score, when."""
+    statistics = COLUMNS[challenge.scoring]
+    keys = [SortKey("rank", None), SortKey("participant", "participant__username")]
+    keys += [SortKey(column.key, alias, column) for column, alias in zip(statistics, STATISTIC_ALIASES, strict=True)]
+    keys += [SortKey("score", "score", SCORE_COLUMNS[challenge.scoring]), SortKey("when", "created_at")]
+    return {key.key: key for key in keys}
 
 
 @dataclass(frozen=True)
@@ -102,6 +130,7 @@ class LeaderboardPage:
     challenge: Challenge
     columns: tuple[Column, Column, Column]
     rows: list[LeaderboardRow]
+    # The order as a sort value with the column's own key ("-avg_latency_ms"), whatever alias asked for it.
     sort: str
     page: int
     page_count: int
@@ -110,14 +139,22 @@ class LeaderboardPage:
     verified_only: bool = False
 
 
-def sort_parse(*, sort: str | None) -> tuple[str, bool]:
-    """``"-statistic_1"`` → ("statistic_1", descending). Raises UnknownSort naming the choices."""
-    sort = (sort or "rank").strip()
+def sort_parse(*, challenge: Challenge, sort: str | None) -> tuple[SortKey, bool]:
+    """``"-avg_latency_ms"`` → (its key, descending); None → the rank. Raises FieldError("sort") listing the keys.
+
+    Exact: no whitespace is trimmed and an empty value is not the default.
+    ``statistic_1``…``statistic_3`` name the challenge's columns in order.
+    """
+    keys = sort_keys(challenge=challenge)
+    if sort is None:
+        return keys["rank"], False
     descending = sort.startswith("-")
-    key = sort.lstrip("-")
-    if key not in SORT_FIELDS:
-        raise UnknownSort(f"unknown sort {sort!r}; use one of {', '.join(SORT_FIELDS)} (prefix - for descending)")
-    return key, descending
+    name = sort[1:] if descending else sort
+    aliases = dict(zip(STATISTIC_ALIASES, (column.key for column in COLUMNS[challenge.scoring]), strict=True))
+    name = aliases.get(name, name)
+    if name not in keys:
+        raise FieldError("sort", f"must be one of {', '.join(keys)}, or one of them prefixed with - for descending")
+    return keys[name], descending
 
 
 def leaderboard_best(*, challenge: Challenge, verified_only: bool = False) -> QuerySet[Submission]:
@@ -145,7 +182,7 @@ def leaderboard_page(
     ``is_best`` by the scoring service, so this is a scan of a partial index);
     ``verified_only`` ranks only results the platform measured in its own sandbox.
     """
-    key, descending = sort_parse(sort=sort)
+    sort_key, descending = sort_parse(challenge=challenge, sort=sort)
     per_page = per_page or settings.LEADERBOARD_PAGE_SIZE
     best = leaderboard_best(challenge=challenge, verified_only=verified_only)
     total = best.count()
@@ -157,14 +194,13 @@ def leaderboard_page(
         "participant__username", "participant__display_name", "challenge_id",
     )
 
-    if key == "rank":
+    if sort_key.field is None:
         order = RANK_ORDER if not descending else tuple(_reverse(o) for o in RANK_ORDER)
         submissions = list(rows.order_by(*order)[offset : offset + per_page])
         count = total
         ranks = [offset + i + 1 if not descending else count - offset - i for i in range(len(submissions))]
     else:
-        expression = SORT_FIELDS[key]
-        ordered = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+        ordered = sort_key.order_by(descending=descending)
         # The rank stays the rank by score whatever the display order.
         submissions = list(
             rows.annotate(rank=Window(RowNumber(), order_by=list(RANK_ORDER))).order_by(ordered, *RANK_ORDER)[
@@ -177,7 +213,7 @@ def leaderboard_page(
         challenge=challenge,
         columns=COLUMNS[challenge.scoring],
         rows=[LeaderboardRow(rank=rank, submission=s) for rank, s in zip(ranks, submissions, strict=True)],
-        sort=f"{'-' if descending else ''}{key}",
+        sort=f"{'-' if descending else ''}{sort_key.key}",
         page=page,
         page_count=page_count,
         total=total,

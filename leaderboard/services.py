@@ -52,11 +52,13 @@ class SubmissionRefused(FieldError):
 
 
 class SubmissionLimitReached(SubmissionRefused):
+    """A limit stands in the way: always with the seconds until it should be lifted (the API's ``Retry-After``)."""
+
     status = 429
 
-    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)
-        self.retry_after_s = retry_after_s
+        self.retry_after_s = max(1, int(retry_after_s))
 
 
 class IdempotencyConflict(SubmissionRefused):
@@ -432,8 +434,9 @@ def submission_rerun(*, submission: Submission) -> Submission:
             return _submission_insert(participant=submission.participant, challenge=submission.challenge,
                                       entry=entry, place_spec=place_spec, idempotency_key="")
     except IntegrityError:
+        wait = submission_active_wait_s(participant=submission.participant, now=timezone.now())
         raise SubmissionLimitReached(
-            f"{submission.participant} already has a submission queued or running"
+            f"{submission.participant} already has a submission queued or running", retry_after_s=wait
         ) from None
 
 

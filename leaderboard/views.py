@@ -8,11 +8,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from common.validation import FieldError
 from leaderboard import charts, selectors
 from leaderboard.answer_cache import AnswerCache
-from leaderboard.models import Participant, Submission, SubmissionStatus
+from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
 from leaderboard.ranking_version import version_get
-from leaderboard.scoring import COLUMNS, SCORE_LABELS, Column, value_format
+from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, SCORE_LABELS, Column, value_format
 from loadtest.selectors import run_record
 
 
@@ -24,10 +25,11 @@ class Cell:
 
 def _cells(submission: Submission, columns: tuple[Column, ...]) -> list[Cell]:
     values = (submission.statistic_1, submission.statistic_2, submission.statistic_3)
-    return [
-        Cell(value_format(value=v, decimals=c.decimals, none_text=c.none_text), absent=v is None)
-        for c, v in zip(columns, values, strict=True)
-    ]
+    return [Cell(c.text(v), absent=v is None) for c, v in zip(columns, values, strict=True)]
+
+
+def _score_text(submission: Submission, challenge: Challenge) -> str:
+    return SCORE_COLUMNS[challenge.scoring].text(submission.score)
 
 
 def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
@@ -44,16 +46,46 @@ def _page_number(raw: str | None) -> int | None:
     return value if value >= 1 else None
 
 
-def _header_links(current: str) -> dict[str, str]:
-    """For each sortable column, the sort value its header link asks for (a second click reverses)."""
-    links = {}
-    for key in selectors.SORT_FIELDS:
-        default = key if key in ("rank", "participant", "when") else f"-{key}"
-        if current == default:
-            links[key] = default[1:] if default.startswith("-") else f"-{default}"
+@dataclass(frozen=True)
+class Header:
+    """A sortable column head: where its link goes, and whether (and which way) the table is sorted by it."""
+
+    key: str
+    label: str
+    unit: str
+    numeric: bool
+    href: str
+    link_title: str
+    # "ascending" / "descending" when the table is sorted by this column, else "".
+    aria_sort: str = ""
+
+    @property
+    def arrow(self) -> str:
+        return {"ascending": "\u25b2", "descending": "\u25bc"}.get(self.aria_sort, "")
+
+
+def _headers(*, challenge: Challenge, current: str) -> list[Header]:
+    """Every column head of a leaderboard: the first click sorts best-first, a second one reverses."""
+    headers = []
+    for key in selectors.sort_keys(challenge=challenge).values():
+        first = key.best_first
+        reverse = first[1:] if first.startswith("-") else f"-{first}"
+        sorted_here = current in (key.key, f"-{key.key}")
+        href = reverse if current == first else first
+        column = key.column
+        if column is None:
+            label, unit = key.key.capitalize(), ""
+            title = "Reverse the order" if href != first else f"Sort by {key.key}"
         else:
-            links[key] = default
-    return links
+            label = column.label
+            unit = "" if column.key == "score" else column.unit
+            title = f"Sort {'best' if href == first else 'worst'} first ({column.better} is better)"
+        headers.append(Header(
+            key=key.key, label=label, unit=unit, numeric=key.key not in ("participant", "when"),
+            href=href, link_title=title,
+            aria_sort=("descending" if current.startswith("-") else "ascending") if sorted_here else "",
+        ))
+    return headers
 
 
 page_cache = AnswerCache()
@@ -91,16 +123,17 @@ def _leaderboard_render(request: HttpRequest, slug: str | None) -> HttpResponse:
     if verified not in ("", "0", "1"):
         return _bad_request(request, "verified must be 1 (verified results only) or 0")
     try:
-        page = selectors.leaderboard_page(challenge=challenge, sort=request.GET.get("sort"), page=page_number,
-                                          verified_only=verified == "1")
-    except selectors.UnknownSort as exc:
+        # An empty ``sort=`` is the default order here, as an empty ``page=`` is the first page.
+        page = selectors.leaderboard_page(challenge=challenge, sort=request.GET.get("sort") or None,
+                                          page=page_number, verified_only=verified == "1")
+    except FieldError as exc:
         return _bad_request(request, str(exc))
     rows = [
         {
             "rank": row.rank,
             "participant": row.participant,
             "cells": _cells(row.submission, page.columns),
-            "score": value_format(value=row.submission.score, decimals=2),
+            "score": _score_text(row.submission, challenge),
             "submission": row.submission,
         }
         for row in page.rows
@@ -111,11 +144,8 @@ def _leaderboard_render(request: HttpRequest, slug: str | None) -> HttpResponse:
         "page": page,
         "rows": rows,
         "columns": page.columns,
-        "headers": [
-            (column, _header_links(page.sort)[f"statistic_{index}"]) for index, column in enumerate(page.columns, start=1)
-        ],
+        "headers": _headers(challenge=challenge, current=page.sort),
         "score_label": SCORE_LABELS[challenge.scoring],
-        "sort_links": _header_links(page.sort),
         "duration_s": (challenge.profile or {}).get("duration_s"),
         "total_text": f"{page.total:,}",
     }
@@ -130,11 +160,16 @@ def participant_view(request: HttpRequest, username: str) -> HttpResponse:
         if submission.status == SubmissionStatus.SCORED and submission.score is not None:
             by_challenge.setdefault(submission.challenge_id, []).append(submission)
     score_charts = [
-        charts.score_chart(title=group[0].challenge.name, scores=[(s.created_at, s.score) for s in group])
+        charts.score_chart(title=group[0].challenge.name, scores=[(s.created_at, s.score) for s in group],
+                           label=SCORE_COLUMNS[group[0].challenge.scoring].text)
         for group in by_challenge.values()
     ]
     rows = [
-        {"submission": s, "stats": list(zip(COLUMNS[s.challenge.scoring], _cells(s, COLUMNS[s.challenge.scoring]), strict=True))}
+        {
+            "submission": s,
+            "stats": list(zip(COLUMNS[s.challenge.scoring], _cells(s, COLUMNS[s.challenge.scoring]), strict=True)),
+            "score": _score_text(s, s.challenge),
+        }
         for s in submissions
     ]
     return render(
@@ -162,7 +197,7 @@ def submission_view(request: HttpRequest, submission_id: int) -> HttpResponse:
         **_progress_context(submission),
         "columns": columns,
         "statistics": list(zip(columns, _cells(submission, columns), strict=True)),
-        "score": value_format(value=submission.score, decimals=2),
+        "score": _score_text(submission, submission.challenge),
         "score_label": SCORE_LABELS[submission.challenge.scoring],
         "extras": _extras(submission),
         "error": public_error(submission),

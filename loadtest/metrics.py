@@ -82,8 +82,9 @@ def metrics_second(*, sample: dict, elapsed_s: float) -> None:
 
 
 def metrics_run_finished(*, status: str) -> None:
+    # Every live figure goes back to 0: an idle worker must not keep showing the last run's.
     RUNNING.set(0)
     RUN_ID.set(0)
-    for gauge in (RPS, P50, P95, FAILURES, USERS, FAULTS):
+    for gauge in (ELAPSED, RPS, P50, P95, FAILURES, USERS, FAULTS):
         gauge.set(0)
     RUNS.labels(status=status).inc()

@@ -163,24 +163,44 @@ class RunProgress:
     current_rps: float | None
     current_p95_ms: float | None
     duration_s: int
+    current_failures: int | None = None
+    current_users: int | None = None
+    # Only with ``with_health``: the latest probe's verdict (None before the
+    # first) and the faults applied and not yet cleared.
+    target_up: bool | None = None
+    active_faults: int = 0
 
 
-def run_progress(*, run_id: int) -> RunProgress | None:
-    """Where a run is now: its status and its latest recorded second, in two small queries."""
+def run_progress(*, run_id: int, with_health: bool = False) -> RunProgress | None:
+    """Where a run is now: its status and its latest recorded second, in two small queries.
+
+    ``with_health`` adds the target's health and the faults in force (two
+    more), all that ``run_loadtest`` shows live.
+    """
     run = LoadTestRun.objects.filter(pk=run_id).values("status", "profile").first()
     if run is None:
         return None
     latest = None
+    up, faults = None, 0
     if run["status"] == RunStatus.RUNNING:
         latest = (
-            RunSample.objects.filter(run_id=run_id).order_by("-second").values("second", "rps", "latency_p95_ms").first()
+            RunSample.objects.filter(run_id=run_id).order_by("-second")
+            .values("second", "rps", "latency_p95_ms", "failures", "active_users").first()
         )
+        if with_health:
+            up = (ProbeResult.objects.filter(run_id=run_id).order_by("-second", "-probed_at")
+                  .values_list("up", flat=True).first())
+            faults = ChaosEvent.objects.filter(run_id=run_id, applied_at__isnull=False, cleared_at__isnull=True).count()
     return RunProgress(
         status=run["status"],
         seconds_recorded=latest["second"] + 1 if latest else 0,
         current_rps=latest["rps"] if latest else None,
         current_p95_ms=latest["latency_p95_ms"] if latest else None,
         duration_s=int((run["profile"] or {}).get("duration_s") or 0),
+        current_failures=latest["failures"] if latest else None,
+        current_users=latest["active_users"] if latest else None,
+        target_up=up,
+        active_faults=faults,
     )
 
 
@@ -334,3 +354,28 @@ def run_summary(*, run: LoadTestRun) -> dict:
 def run_tracker_payload(*, run_id: int, session: str | None, user_id: str | None, commit: str | None = None) -> dict:
     """A finished run as the tracker's schema-1.0 payload, as ``run_loadtest --track`` would send it."""
     return run_payload_build(run=LoadTestRun.objects.get(pk=run_id), session=session, commit=commit, user_id=user_id)
+
+
+@dataclass(frozen=True)
+class RunOrigin:
+    """A run as the one who asked for it knows it: who, where it ran, and what it was given."""
+
+    id: int
+    owner: str
+    origin: str
+    origin_ref: str
+    place: str
+    place_spec: dict
+    profile: dict
+    processes: int
+    deadline_at: datetime | None
+
+
+def run_latest_of(*, origin: str, origin_ref: str) -> RunOrigin | None:
+    """The newest run asked for by ``origin`` under ``origin_ref`` (a submission's latest attempt), or None."""
+    run = LoadTestRun.objects.filter(origin=origin, origin_ref=origin_ref).order_by("-pk").first()
+    if run is None:
+        return None
+    return RunOrigin(id=run.pk, owner=run.owner, origin=run.origin, origin_ref=run.origin_ref, place=run.place,
+                     place_spec=run.place_spec or {}, profile=run.profile or {}, processes=run.processes,
+                     deadline_at=run.deadline_at)

@@ -136,7 +136,9 @@ def _send_http(*, url: str, payload: dict) -> dict:
 def tracking_problem() -> str:
     """Why ``--track`` cannot work in this process, or "" when it can: asked before a run starts."""
     if settings.ENABLE_LOCAL_TRACKER:
-        return "" if tracking_sink_get() is not None else "the local tracker is on but not installed"
+        # The tracker app registers its sink when it is installed; on but absent, nothing would receive the run.
+        return "" if tracking_sink_get() is not None else (
+            "ENABLE_LOCAL_TRACKER is on, but the tracker app that files runs is not installed in this process")
     if settings.TRACKING_SERVICE_URL:
         return ""
     return "tracking is disabled: set ENABLE_LOCAL_TRACKER=true or TRACKING_SERVICE_URL to log runs"

@@ -14,6 +14,10 @@ back and counts it); ``partition`` disconnects a replica from the sandbox
 network until the event ends. Their scope chooses replicas: "one", "all" or
 {"fraction": f}.
 
+The sandbox is either backend's (``sandbox.runtime.Sandbox`` on Docker,
+``sandbox.kube.cluster.KubeSandbox`` on Kubernetes): both offer the same
+members, and ``errors``, what their calls raise when the engine fails.
+
 The interface is the engine's ``FaultControl``: ``add(spec) -> {"id", …}``,
 ``clear(fault_id) -> bool``, ``active() -> [fault]``.
 """
@@ -29,7 +33,6 @@ import time
 from dataclasses import dataclass, field
 
 from loadtest.hooks import FaultControlError, HttpFaultControl
-from sandbox.engine import ENGINE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class _Applied:
 class SandboxFaultControl:
     def __init__(self, *, sandbox, token: str, rng: random.Random | None = None) -> None:
         self.sandbox = sandbox
+        self.errors: tuple[type[BaseException], ...] = sandbox.errors
         self.token = token
         self.rng = rng or random.Random()
         self._faults: dict[str, _Applied] = {}
@@ -192,7 +196,7 @@ class SandboxFaultControl:
                     self.restarts_caused += 1
                 else:
                     self.sandbox.pod_disconnect(pod)
-        except (*ENGINE_ERRORS, RuntimeError) as exc:
+        except (*self.errors, RuntimeError) as exc:
             raise FaultControlError(f"{kind} of {', '.join(chosen)}: {exc}") from exc
         return applied
 
@@ -209,7 +213,7 @@ class SandboxFaultControl:
     def _reconnect(self, pod: str) -> None:
         try:
             self.sandbox.pod_reconnect(pod)
-        except ENGINE_ERRORS as exc:
+        except (*self.errors, RuntimeError) as exc:
             # Already connected again (or gone): nothing is cut off any more.
             logger.info("sandbox %s: reconnect %s: %s", self.sandbox.id, pod, exc)
 
@@ -225,7 +229,7 @@ class SandboxFaultControl:
         while not self._stop.wait(KEEP_EVERY_S):
             try:
                 self._keep_once()
-            except (FaultControlError, *ENGINE_ERRORS) as exc:
+            except (FaultControlError, RuntimeError, *self.errors) as exc:
                 logger.warning("sandbox %s: fault keeper: %s", self.sandbox.id, exc)
 
     def _keep_once(self) -> None:

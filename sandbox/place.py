@@ -181,5 +181,10 @@ class SandboxPlace:
             self.torn_down = False
 
 
-def sandbox_place_make(*, run) -> SandboxPlace:
+def sandbox_place_make(*, run):
+    """The place of the backend the run's spec was made for (a spec keeps its backend if the setting changes)."""
+    if (run.place_spec or {}).get("backend") == "kubernetes":
+        from sandbox.kube.place import KubePlace
+
+        return KubePlace(run=run)
     return SandboxPlace(run=run)

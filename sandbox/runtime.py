@@ -85,6 +85,8 @@ class PodState:
 
 
 class Sandbox:
+    errors = ENGINE_ERRORS
+
     def __init__(self, *, sandbox_id: str, plan: dict, state_dir: Path, deadline: float, run_id: str = "",
                  origin: str = "", anvil_token: str = "", pids_limit: int = 512, subnet_pool: str = "") -> None:
         self.id = sandbox_id

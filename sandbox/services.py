@@ -8,7 +8,8 @@
   bundle from the host (``manage.py sandbox_up``), removed by id.
 * ``sandboxes_reap(now)``: every labelled object whose deadline has passed,
   or whose run has ended, is removed (a worker killed mid-run leaves its
-  sandbox behind). Run by beat (``sandbox.tasks``).
+  sandbox behind); on Kubernetes, every labelled namespace and load Job past
+  its deadline. Run by beat (``sandbox.tasks``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from sandbox.bundle import DEFAULT_QUOTA, MAX_BYTES, Quota, bundle_parse
 from sandbox.catalogue import catalogue_load
 from sandbox.engine import ENGINE_ERRORS, EngineUnavailable, sandbox_settings
 from sandbox.firewall import FirewallError, firewall_ensure
+from sandbox.kube import cluster as kube_cluster
+from sandbox.kube.config import KubeUnavailable, kube_api_client, kube_settings
+from sandbox.kube.spec import kube_spec_build
 from sandbox.place import ENTRYPOINT_PORT, ENTRYPOINT_SERVICE, TARGET_URL
 from sandbox.plan import sandbox_plan
 from sandbox.quantity import cpu_millicores, memory_bytes
@@ -90,14 +94,19 @@ def sandbox_spec_build(given: dict) -> dict:
     if "bundle" not in data:
         raise FieldError("bundle", "is required")
     config = sandbox_settings()
-    if config.backend != "docker":
+    if config.backend not in ("docker", "kubernetes"):
         raise FieldError("place", f"runs in a sandbox are switched off on this platform (SANDBOX_BACKEND={config.backend!r})")
+    quota = _quota(data.get("quota"))
+    if config.backend == "kubernetes":
+        try:
+            return kube_spec_build(bundle_text=data["bundle"], quota=quota, ready_s=config.ready_s)
+        except FieldError as exc:
+            raise (exc if exc.field == "place" else _bundle_field(exc)) from None
     try:
         catalogue = catalogue_load(path=config.catalogue_file)
     except (OSError, ValueError) as exc:
         raise FieldError("place", f"runs in a sandbox are not available: no image catalogue ({exc}); "
                                   "build it with scripts/build-images.sh") from None
-    quota = _quota(data.get("quota"))
     try:
         bundle = bundle_parse(data["bundle"], quota=quota, catalogue=catalogue)
         plan = sandbox_plan(bundle, catalogue=catalogue)
@@ -173,6 +182,8 @@ def sandboxes_reap(*, now: datetime | None = None) -> list[str]:
     from sandbox.selectors import sandboxes_list
 
     moment = (now.timestamp() if now is not None else time.time())
+    if sandbox_settings().backend == "kubernetes":
+        return _kube_sandboxes_reap(moment=moment)
     reaped = []
     client = engine.engine_check()
     try:
@@ -186,6 +197,18 @@ def sandboxes_reap(*, now: datetime | None = None) -> list[str]:
     finally:
         client.close()
     return reaped
+
+
+def _kube_sandboxes_reap(*, moment: float) -> list[str]:
+    config = kube_settings()
+    try:
+        api = kube_api_client(config)
+    except KubeUnavailable as exc:
+        raise EngineUnavailable(str(exc)) from exc
+    try:
+        return kube_cluster.sandboxes_reap(api=api, load_namespace=config.load_namespace, now=moment)
+    finally:
+        api.close()
 
 
 def _expired(found: dict[str, Any], *, moment: float) -> bool:

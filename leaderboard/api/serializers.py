@@ -8,9 +8,9 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from leaderboard.models import Challenge, Submission
-from leaderboard.scoring import COLUMNS, SCORE_LABELS, Column
-from leaderboard.selectors import SORT_FIELDS
+from leaderboard.models import Challenge, ScoringKind, Submission
+from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, SCORE_LABELS, Column
+from leaderboard.selectors import STATISTIC_ALIASES
 
 # Each pattern is checked here exactly as the schema states it (drf-spectacular
 # turns \A and \Z into ECMA's ^ and $): Python's $ would also let a trailing
@@ -21,8 +21,31 @@ SLUG_PATTERN = r"\A[-a-zA-Z0-9_]+\Z"
 # credentials, ?query or #fragment. The host must also be on the platform's
 # allow-list, which is deployment configuration and so answered with a 400.
 TARGET_URL_PATTERN = r"\Ahttps?://[^\x00-\x20\x7f/?#@]+(/[^\x00-\x20\x7f?#]*)?\Z"
-# Every sort key, ascending or with "-" descending.
-SORT_CHOICES = [prefix + key for key in SORT_FIELDS for prefix in ("", "-")]
+# The sort keys of every leaderboard, and those of each scoring kind's own
+# columns; a leaderboard takes its own challenge's, and refuses another's (400).
+COMMON_SORT_KEYS = ("rank", "participant", "score", "when")
+COLUMN_SORT_KEYS = tuple(dict.fromkeys(column.key for columns in COLUMNS.values() for column in columns))
+
+
+def _signed(keys: tuple[str, ...]) -> list[str]:
+    return [prefix + key for key in keys for prefix in ("", "-")]
+
+
+# What an answer's ``sort`` says: always a column's own key.
+SORTED_BY_CHOICES = _signed(COMMON_SORT_KEYS + COLUMN_SORT_KEYS)
+# What ``?sort=`` takes: those, and the older positional names of a challenge's statistics.
+SORT_CHOICES = SORTED_BY_CHOICES + _signed(STATISTIC_ALIASES)
+SORT_DESCRIPTION = (
+    "A column to order by, ascending; prefixed with `-`, descending. The rank stays the rank by score. "
+    "`rank`, `participant`, `score` and `when` sort every leaderboard; a challenge's statistics sort by "
+    "their column keys (its `columns[].key`), which depend on how it is scored: "
+    + "; ".join(
+        f"{ScoringKind(kind).label}: {', '.join(f'`{column.key}`' for column in columns)}"
+        for kind, columns in COLUMNS.items()
+    )
+    + ". Another challenge's column key is refused with 400. `statistic_1`, `statistic_2` and `statistic_3` "
+    "are older names of the challenge's three columns, in order."
+)
 # The sandbox reads at most 256 KiB of manifests; the field allows that many characters.
 BUNDLE_MAX_CHARACTERS = 256 * 1024
 
@@ -74,15 +97,24 @@ class SubmissionCreateInputScheme(OpenApiSerializerExtension):
 
 @extend_schema_serializer(component_name="Column")
 class ColumnOutput(serializers.Serializer):
-    key = serializers.CharField()
+    key = serializers.CharField(help_text="The figure's key in `statistics`, and its `sort` key on the leaderboard.")
     label = serializers.CharField()
     unit = serializers.CharField(allow_blank=True)
+    better = serializers.ChoiceField(choices=["higher", "lower"], help_text="Which values are better.")
+    decimals = serializers.IntegerField(
+        min_value=0, help_text="Decimals the platform's pages show; 0 for a whole number, which the API gives as an integer."
+    )
 
 
 # The challenge's three statistics by key (``ColumnOutput.key``); null until
 # scored, and one figure is null when the run gave nothing to measure it by.
+# A whole-number column (``decimals`` 0) is a JSON integer.
 STATISTICS_SCHEMA = {
     "type": "object", "nullable": True, "additionalProperties": {"type": "number", "nullable": True},
+}
+SCORE_SCHEMA = {
+    "type": "number", "nullable": True,
+    "description": "Null until scored; an integer for challenges whose score is a whole number (a count, seconds).",
 }
 
 
@@ -91,20 +123,30 @@ class StatisticsField(serializers.DictField):
     pass
 
 
+@extend_schema_field(SCORE_SCHEMA)
+class ScoreField(serializers.Field):
+    pass
+
+
 def columns_data(columns: tuple[Column, ...]) -> list[dict]:
-    return [{"key": c.key, "label": c.label, "unit": c.unit} for c in columns]
+    return [{"key": c.key, "label": c.label, "unit": c.unit, "better": c.better, "decimals": c.decimals} for c in columns]
 
 
 def statistics_data(submission: Submission, columns: tuple[Column, ...]) -> dict | None:
     if submission.score is None:
         return None
     values = (submission.statistic_1, submission.statistic_2, submission.statistic_3)
-    return {column.key: value for column, value in zip(columns, values, strict=True)}
+    return {column.key: column.number(value) for column, value in zip(columns, values, strict=True)}
+
+
+def score_data(submission: Submission, scoring: str) -> int | float | None:
+    return SCORE_COLUMNS[scoring].number(submission.score)
 
 
 class SubmissionOutput(serializers.ModelSerializer):
     challenge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     statistics = serializers.SerializerMethodField()
+    score = serializers.SerializerMethodField()
     extras = serializers.SerializerMethodField()
     status_url = serializers.SerializerMethodField()
     page_url = serializers.SerializerMethodField()
@@ -120,6 +162,10 @@ class SubmissionOutput(serializers.ModelSerializer):
     @extend_schema_field(STATISTICS_SCHEMA)
     def get_statistics(self, obj: Submission) -> dict | None:
         return statistics_data(obj, COLUMNS[obj.challenge.scoring])
+
+    @extend_schema_field(SCORE_SCHEMA)
+    def get_score(self, obj: Submission) -> int | float | None:
+        return score_data(obj, obj.challenge.scoring)
 
     @extend_schema_field({"type": "object", "additionalProperties": {}, "description": "Further figures of the scored run."})
     def get_extras(self, obj: Submission) -> dict:
@@ -172,7 +218,7 @@ class LeaderboardRowOutput(serializers.Serializer):
     participant = serializers.CharField(help_text="The participant's username.")
     display_name = serializers.CharField()
     statistics = StatisticsField()
-    score = serializers.FloatField(allow_null=True)
+    score = ScoreField()
     submitted_at = serializers.DateTimeField()
     submission = serializers.CharField(help_text="Path of the submission's page.")
 
@@ -187,5 +233,7 @@ class LeaderboardOutput(serializers.Serializer):
     count = serializers.IntegerField(min_value=0, help_text="Participants ranked.")
     page = serializers.IntegerField(min_value=1)
     pages = serializers.IntegerField(min_value=1)
-    sort = serializers.ChoiceField(choices=SORT_CHOICES)
+    sort = serializers.ChoiceField(
+        choices=SORTED_BY_CHOICES, help_text="What the rows are ordered by: a column's own key, `-` for descending."
+    )
     results = LeaderboardRowOutput(many=True)

@@ -24,11 +24,13 @@ from leaderboard.answer_cache import AnswerCache
 from leaderboard.api.auth import IsParticipant, ParticipantKeyAuthentication
 from leaderboard.api.serializers import (
     SORT_CHOICES,
+    SORT_DESCRIPTION,
     ChallengeOutput,
     LeaderboardOutput,
     SubmissionCreateInput,
     SubmissionOutput,
     columns_data,
+    score_data,
     statistics_data,
 )
 from leaderboard.api.throttles import IPThrottle, KeyThrottle, SubmitThrottle
@@ -309,16 +311,16 @@ class LeaderboardView(ApiView):
             ),
             OpenApiParameter(
                 "sort", {"type": "string", "enum": SORT_CHOICES, "default": "rank"}, required=False,
-                description="A column to order by, ascending; prefixed with `-`, descending. The rank stays the rank by score.",
+                description=SORT_DESCRIPTION,
+                examples=[OpenApiExample("Robust Service, lowest latency first", value="avg_latency_ms")],
             ),
             RETRY_AFTER,
         ],
     )
     def get(self, request: Request, slug: str) -> HttpResponse:
         page = _page(request.query_params.get("page"))
-        sort = request.query_params.get("sort", "rank")
-        if sort not in SORT_CHOICES:
-            raise exceptions.ValidationError({"sort": [f"must be one of {', '.join(SORT_CHOICES)}"]})
+        # Absent means the rank; present, it must be one of this challenge's keys exactly.
+        sort = request.query_params.get("sort")
         # Each process keeps the encoded answer with the ranking version it was
         # built at; every scoring bumps the version, so a new result shows at
         # once, and the version comes with the throttle's round trip.
@@ -329,7 +331,10 @@ class LeaderboardView(ApiView):
         body = answer_cache.get(key=key, version=version)
         if body is None:
             challenge = get_object_or_404(Challenge, slug=slug, is_active=True)
-            page_data = selectors.leaderboard_page(challenge=challenge, sort=sort, page=page)
+            try:
+                page_data = selectors.leaderboard_page(challenge=challenge, sort=sort, page=page)
+            except FieldError as exc:
+                raise exceptions.ValidationError({exc.field: [exc.message]}) from None
             body = JSONRenderer().render(_leaderboard_body(page_data))
             answer_cache.put(key=key, version=version, body=body)
         return HttpResponse(body, content_type="application/json")
@@ -354,7 +359,7 @@ def _leaderboard_body(page: selectors.LeaderboardPage) -> dict:
                 "participant": row.participant.username,
                 "display_name": row.participant.shown_name,
                 "statistics": statistics_data(row.submission, page.columns),
-                "score": row.submission.score,
+                "score": score_data(row.submission, page.challenge.scoring),
                 "submitted_at": row.submission.created_at.isoformat().replace("+00:00", "Z"),
                 "submission": submission_url.format(row.submission.id),
             }

@@ -101,3 +101,36 @@ def test_the_admin_lists_render_and_runs_are_read_only(admin_client, alice):
     assert response.status_code == 200 and 'name="target_url"' not in response.content.decode()
     response = admin_client.get(f"/admin/leaderboard/submission/{Submission.objects.get().id}/change/")
     assert response.status_code == 200 and 'name="target_url"' not in response.content.decode()
+
+
+def test_a_submission_shows_its_challenges_column_names_not_statistic_numbers(admin_client, alice):
+    import re
+
+    graceful = scored_make(participant=alice[0], challenge=challenge_get("graceful-degradation"),
+                           statistics=(1797.0, 1.5, 20.04), score=1797.0)
+    content = admin_client.get(f"/admin/leaderboard/submission/{graceful.id}/change/").content.decode()
+    # (The admin capitalizes every label's first letter: "P95 Latency".)
+    labels = {label.lower() for label in re.findall(r"<label>([^<]*):</label>", content)}
+    assert "Statistic 1" not in content and 'name="statistic_' not in content
+    assert {"requests handled (count)", "error rate (%)", "p95 latency (ms)"} <= labels
+    assert re.search(r"Requests Handled \(count\):</label>\s*<div class=\"readonly\">1,797</div>", content)
+    assert re.search(r"Error Rate \(%\):</label>\s*<div class=\"readonly\">1.50 %</div>", content)
+
+    upkeep = scored_make(participant=alice[0], challenge=challenge_get("longest-upkeep"),
+                         statistics=(48.0, None, 4.0), score=48.0)
+    content = admin_client.get(f"/admin/leaderboard/submission/{upkeep.id}/change/").content.decode()
+    assert re.search(r"Last Downtime \(s into the run\):</label>\s*<div class=\"readonly\">never</div>", content)
+
+    listing = admin_client.get("/admin/leaderboard/submission/").content.decode()
+    assert "Requests Handled: 1,797 · Error Rate: 1.50 % · p95 Latency: 20.0 ms" in listing
+    assert "Uptime Duration: 48 s · Last Downtime: never · Restarts: 4" in listing
+
+
+def test_a_submission_is_titled_with_its_participants_name_and_challenge(admin_client, alice):
+    submission = scored_make(participant=alice[0], challenge=challenge_get("robust-service"), statistics=(1, 1, 1), score=1)
+    title = f"Submission {submission.id} by Alice A. to Robust Service (scored)"
+    assert str(submission) == title
+    content = admin_client.get(f"/admin/leaderboard/submission/{submission.id}/change/").content.decode()
+    assert f"<h2>{title}</h2>" in content
+    listing = admin_client.get("/admin/leaderboard/submission/").content.decode()
+    assert ">Alice A.</td>" in listing or ">Alice A.</a>" in listing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from leaderboard.models import Submission, SubmissionStatus
@@ -293,3 +295,86 @@ def test_wrong_methods_and_media_types_get_the_uniform_error_shape(alice_api, ro
     assert "not allowed" in error_of(alice_api.delete("/api/v1/challenges"), 405)["error"]
     response = alice_api.post(CREATE, "challenge=robust-service", content_type="application/x-www-form-urlencoded")
     assert "Unsupported media type" in error_of(response, 415)["error"]
+
+
+# --- sorting by the keys the answer names its columns by ---------------------------
+
+
+def leaderboard_of(api, query: str = "", slug: str = "robust-service") -> dict:
+    return body_ok(api.get(f"/api/v1/leaderboards/{slug}{query}"), 200)
+
+
+@pytest.fixture
+def fast_and_slow(robust):
+    from leaderboard.tests.conftest import participant_make
+
+    fast, _ = participant_make("fast")
+    slow, _ = participant_make("slow")
+    scored_make(participant=fast, challenge=robust, statistics=(100.0, 5.0, 90.0), score=90.0)
+    scored_make(participant=slow, challenge=robust, statistics=(10.0, 50.0, 100.0), score=10.0)
+
+
+def test_the_leaderboard_api_sorts_by_every_column_key_it_returns(api, fast_and_slow):
+    data = leaderboard_of(api)
+    keys = [column["key"] for column in data["columns"]]
+    assert keys == ["sustained_rps", "avg_latency_ms", "uptime_pct"]
+    expected = {"sustained_rps": ["slow", "fast"], "avg_latency_ms": ["fast", "slow"], "uptime_pct": ["fast", "slow"]}
+    for key in keys:
+        ascending = leaderboard_of(api, f"?sort={key}")
+        assert ascending["sort"] == key
+        assert [r["participant"] for r in ascending["results"]] == expected[key]
+        descending = leaderboard_of(api, f"?sort=-{key}")
+        assert descending["sort"] == f"-{key}"
+        assert [r["participant"] for r in descending["results"]] == expected[key][::-1]
+        # The rank stays the rank by score.
+        assert {r["participant"]: r["rank"] for r in descending["results"]} == {"fast": 1, "slow": 2}
+
+
+def test_the_positional_statistic_names_still_sort_and_the_answer_names_the_column(api, fast_and_slow):
+    data = leaderboard_of(api, "?sort=-statistic_2")
+    assert data["sort"] == "-avg_latency_ms"
+    assert data == leaderboard_of(api, "?sort=-avg_latency_ms")
+
+
+def test_the_columns_say_which_way_is_better(api, robust):
+    columns = leaderboard_of(api)["columns"]
+    assert [(c["key"], c["better"], c["decimals"]) for c in columns] == [
+        ("sustained_rps", "higher", 1), ("avg_latency_ms", "lower", 1), ("uptime_pct", "higher", 2)]
+
+
+@pytest.mark.parametrize("sort", ["speed", "-speed", "requests_handled", "statistic_4", "--score", "", " rank"])
+def test_an_unknown_sort_key_is_a_400_naming_the_field_and_listing_the_accepted_keys(api, robust, sort):
+    data = error_of(api.get("/api/v1/leaderboards/robust-service", {"sort": sort}), 400)
+    assert set(data["details"]) == {"sort"}
+    [problem] = data["details"]["sort"]
+    assert "rank, participant, sustained_rps, avg_latency_ms, uptime_pct, score, when" in problem
+    assert data["error"].startswith("sort: ")
+
+
+# --- figures as numbers: whole numbers as JSON integers -----------------------------
+
+
+def test_the_api_gives_counts_and_whole_seconds_as_integers(api, alice, alice_api):
+    import json
+
+    graceful = scored_make(participant=alice[0], challenge=challenge_get("graceful-degradation"),
+                           statistics=(1797.0, 1.5, 20.04), score=1797.0)
+    upkeep = scored_make(participant=alice[0], challenge=challenge_get("longest-upkeep"),
+                         statistics=(48.0, None, 4.0), score=48.0)
+    row = leaderboard_of(api, slug="graceful-degradation")["results"][0]
+    assert row["statistics"] == {"requests_handled": 1797, "error_rate_pct": 1.5, "p95_latency_ms": 20.04}
+    assert type(row["statistics"]["requests_handled"]) is int and type(row["score"]) is int
+    assert type(row["statistics"]["error_rate_pct"]) is float
+    raw = alice_api.get(f"/api/v1/submissions/{upkeep.id}").content.decode().replace(" ", "")
+    assert re.search(r'"restarts":4[,}]', raw) and re.search(r'"score":48[,}]', raw)
+    data = json.loads(raw)
+    assert data["statistics"] == {"uptime_duration_s": 48, "last_downtime_s": None, "restarts": 4}
+    assert type(data["statistics"]["uptime_duration_s"]) is int
+    detail = body_ok(alice_api.get(f"/api/v1/submissions/{graceful.id}"), 200)
+    assert type(detail["statistics"]["requests_handled"]) is int and type(detail["score"]) is int
+
+
+def test_a_fractional_score_stays_a_json_number_with_its_fraction(api, alice, robust):
+    scored_make(participant=alice[0], challenge=robust, statistics=(120.5, 12.25, 99.5), score=119.9)
+    row = leaderboard_of(api)["results"][0]
+    assert row["score"] == 119.9 and row["statistics"]["sustained_rps"] == 120.5

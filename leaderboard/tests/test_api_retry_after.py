@@ -87,3 +87,48 @@ def test_a_throttle_never_says_zero_seconds(wait, expected):
     response = api_exception_handler(exceptions.Throttled(wait=wait), {})
     assert response["Retry-After"] == str(expected)
     assert response.data["details"]["retry_after_s"] == expected
+
+
+def test_a_submission_that_loses_the_race_for_the_one_active_slot_still_says_when_to_come_back(
+    alice, alice_api, robust, monkeypatch
+):
+    # Another request got its submission in between this one's check and its insert:
+    # the database's one-active constraint refuses it, with the same wait.
+    from leaderboard import services
+
+    assert alice_api.post(CREATE, PAYLOAD, format="json").status_code == 202
+    monkeypatch.setattr(services, "ACTIVE_STATUSES", ())
+    response = alice_api.post(CREATE, {**PAYLOAD, "challenge": "longest-upkeep"}, format="json")
+    assert "queued or running" in response.json()["error"]
+    assert retry_after_of(response) == 60
+    assert Submission.objects.count() == 1
+
+
+def test_a_throttled_cached_leaderboard_answer_says_when_to_come_back(api, robust, settings):
+    settings.LEADERBOARD_CACHE_S = 60
+    settings.LEADERBOARD_API_RATES = {**settings.LEADERBOARD_API_RATES, "ip": "2/minute"}
+    for _ in range(2):
+        assert api.get("/api/v1/leaderboards/robust-service").status_code == 200
+    assert retry_after_of(api.get("/api/v1/leaderboards/robust-service")) <= 60
+
+
+def test_a_throttle_that_cannot_tell_its_wait_still_says_one_second():
+    response = api_exception_handler(exceptions.Throttled(wait=None), {})
+    assert response.status_code == 429
+    assert response["Retry-After"] == "1" and response.data["details"]["retry_after_s"] == 1
+
+
+def test_a_429_cannot_be_answered_without_retry_after():
+    from common.api import api_error
+
+    with pytest.raises(ValueError, match="Retry-After"):
+        api_error("slow down", status=429, details={})
+    assert api_error("slow down", status=429, headers={"Retry-After": "3"})["Retry-After"] == "3"
+
+
+def test_every_limit_refusal_carries_its_wait():
+    from leaderboard.services import SubmissionLimitReached
+
+    with pytest.raises(TypeError):
+        SubmissionLimitReached("busy")
+    assert SubmissionLimitReached("busy", retry_after_s=0).retry_after_s == 1

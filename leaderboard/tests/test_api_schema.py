@@ -15,9 +15,10 @@ import pytest
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.validation import validate_schema
 
-from leaderboard.api.serializers import SORT_CHOICES, SubmissionCreateInput
+from leaderboard.api.serializers import SORT_CHOICES, SORTED_BY_CHOICES, SubmissionCreateInput
 from leaderboard.api.views import MAX_BODY_BYTES, MAX_ID
 from leaderboard.models import Submission
+from leaderboard.scoring import COLUMNS
 from leaderboard.tests.conftest import submission_make
 
 CREATE = "/api/v1/submissions"
@@ -107,6 +108,26 @@ def test_the_leaderboard_parameters_state_their_bounds_and_choices(schema):
     page = parameter(op, "page")["schema"]
     assert (page["type"], page["minimum"], page["default"]) == ("integer", 1, 1)
     assert parameter(op, "slug")["schema"]["pattern"] == "^[-a-zA-Z0-9_]+$"
+
+
+def test_the_sort_parameter_documents_every_column_key_and_the_older_names(schema):
+    sort = parameter(operation(schema, "get", "/api/v1/leaderboards/{slug}"), "sort")
+    column_keys = [column.key for columns in COLUMNS.values() for column in columns]
+    assert {*column_keys, *(f"-{key}" for key in column_keys)} <= set(sort["schema"]["enum"])
+    assert {"statistic_1", "-statistic_3"} <= set(sort["schema"]["enum"])
+    for key in column_keys:
+        assert f"`{key}`" in sort["description"]
+    # An answer names its order by the column's own key, never by an older name.
+    answered = schema["components"]["schemas"]["Leaderboard"]["properties"]["sort"]
+    ref = answered.get("$ref") or answered["allOf"][0]["$ref"]
+    answered = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert set(answered["enum"]) == set(SORTED_BY_CHOICES)
+    assert not any("statistic_" in choice for choice in answered["enum"])
+
+
+def test_an_answers_sort_is_always_one_the_schema_names(api, robust):
+    for sort in ("-statistic_2", "uptime_pct", "-score"):
+        assert api.get(f"/api/v1/leaderboards/robust-service?sort={sort}").json()["sort"] in SORTED_BY_CHOICES
 
 
 def test_the_submission_id_is_a_positive_64_bit_integer(schema):

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from leaderboard import services
 from leaderboard.models import Submission, SubmissionStatus
+from leaderboard.scoring import COLUMNS
 from leaderboard.tests.conftest import challenge_get, participant_make, run_make, scored_make, submission_make
 from loadtest.models import ChaosEvent, RunSample, RunStatus
 
@@ -59,7 +60,7 @@ def test_graceful_degradation_shows_requests_handled_error_rate_and_p95(client, 
     content = client.get("/leaderboard/graceful-degradation/").content.decode()
     for header in ("Requests Handled", "Error Rate", "p95 Latency"):
         assert header in content
-    assert row_cells(content, "Alice A.") == ["1", "85", "5.56", "20.1", "85.00"]
+    assert row_cells(content, "Alice A.") == ["1", "85", "5.56", "20.1", "85"]
 
 
 def test_longest_upkeep_shows_uptime_duration_last_downtime_and_restarts(client, alice):
@@ -72,7 +73,7 @@ def test_longest_upkeep_shows_uptime_duration_last_downtime_and_restarts(client,
     content = client.get("/leaderboard/longest-upkeep/").content.decode()
     for header in ("Uptime Duration", "Last Downtime", "Restarts"):
         assert header in content
-    assert row_cells(content, "Alice A.") == ["1", "5", "4", "1", "5.00"]
+    assert row_cells(content, "Alice A.") == ["1", "5", "4", "1", "5"]
 
 
 def test_a_service_never_down_reads_never_and_absent_figures_a_dash(client, alice, outsider):
@@ -188,7 +189,7 @@ def test_a_participant_page_lists_submissions_and_charts_scores_over_time(client
     submission_make(participant=alice[0], challenge=challenge_get("longest-upkeep"), status=SubmissionStatus.FAILED)
     content = client.get("/participants/alice/").content.decode()
     assert "<svg" in content and "<polyline" in content
-    assert ">10<" in content and ">30<" in content  # every point labelled with its score
+    assert ">10.00<" in content and ">30.00<" in content  # every point labelled with its score, as the table shows it
     assert "Failed" in content
     assert client.get("/participants/nobody/").status_code == 404
 
@@ -248,3 +249,132 @@ def test_a_public_submission_page_does_not_show_the_participants_target_url(clie
     content = client.get(f"/submissions/{submission.id}/").content.decode()
     assert "target unreachable: the target/healthz: refused" in content
     assert "8123" not in content
+
+
+# --- sorted columns: which one, which way, best first ---------------------------
+
+
+def headers_of(content: str) -> dict[str, dict]:
+    """Per sort key of the table's heads: the sort its link asks for, its aria-sort and its arrow."""
+    result = {}
+    for th in re.findall(r'<th scope="col" data-sort-key=.*?</th>', content, flags=re.S):
+        key = re.search(r'data-sort-key="([^"]+)"', th).group(1)
+        aria = re.search(r'aria-sort="([^"]+)"', th)
+        arrow = re.search(r'class="sort-arrow"[^>]*>([^<]+)<', th)
+        result[key] = {
+            "href": html.unescape(re.search(r'href="\?sort=([^"&]+)', th).group(1)),
+            "aria_sort": aria.group(1) if aria else None,
+            "arrow": arrow.group(1) if arrow else None,
+        }
+    return result
+
+
+def test_each_columns_first_click_sorts_it_best_first(client, alice):
+    for slug in ("robust-service", "longest-upkeep"):
+        scored_make(participant=alice[0], challenge=challenge_get(slug), statistics=(1.0, 1.0, 1.0), score=1.0)
+    heads = headers_of(client.get("/leaderboard/robust-service/").content.decode())
+    # Lower latency is better, higher rate, uptime and score are; names and dates read from the top,
+    # and the rank, sorted already (the default order), reverses.
+    assert {key: head["href"] for key, head in heads.items()} == {
+        "rank": "-rank", "participant": "participant", "sustained_rps": "-sustained_rps",
+        "avg_latency_ms": "avg_latency_ms", "uptime_pct": "-uptime_pct", "score": "-score", "when": "when",
+    }
+    upkeep = headers_of(client.get("/leaderboard/longest-upkeep/").content.decode())
+    assert [upkeep[key]["href"] for key in ("uptime_duration_s", "last_downtime_s", "restarts")] == [
+        "-uptime_duration_s", "last_downtime_s", "restarts"]
+
+
+def test_the_sorted_column_shows_its_direction_and_a_second_click_reverses_it(client, db):
+    robust = challenge_get("robust-service")
+    fast, _ = participant_make("fast")
+    slow, _ = participant_make("slow")
+    scored_make(participant=fast, challenge=robust, statistics=(100.0, 5.0, 100.0), score=100.0)
+    scored_make(participant=slow, challenge=robust, statistics=(10.0, 50.0, 100.0), score=10.0)
+
+    content = client.get("/leaderboard/robust-service/?sort=avg_latency_ms").content.decode()
+    assert content.index(">fast</a>") < content.index(">slow</a>")
+    heads = headers_of(content)
+    assert heads["avg_latency_ms"] == {"href": "-avg_latency_ms", "aria_sort": "ascending", "arrow": "\u25b2"}
+    assert [key for key, head in heads.items() if head["aria_sort"]] == ["avg_latency_ms"]
+
+    content = client.get("/leaderboard/robust-service/?sort=-avg_latency_ms").content.decode()
+    assert content.index(">slow</a>") < content.index(">fast</a>")
+    assert headers_of(content)["avg_latency_ms"] == {"href": "avg_latency_ms", "aria_sort": "descending", "arrow": "\u25bc"}
+
+    # The default order is the rank's, and says so.
+    heads = headers_of(client.get("/leaderboard/robust-service/").content.decode())
+    assert heads["rank"]["aria_sort"] == "ascending" and heads["rank"]["href"] == "-rank"
+    assert heads["sustained_rps"] == {"href": "-sustained_rps", "aria_sort": None, "arrow": None}
+
+
+def test_never_down_sorts_first_when_last_downtime_is_sorted_best_first(client, db):
+    upkeep = challenge_get("longest-upkeep")
+    for name, last_down in (("late", 50.0), ("never", None), ("early", 3.0)):
+        participant, _ = participant_make(name)
+        scored_make(participant=participant, challenge=upkeep, statistics=(10.0, last_down, 0.0), score=10.0)
+    content = client.get("/leaderboard/longest-upkeep/?sort=last_downtime_s").content.decode()
+    assert content.index(">never</a>") < content.index(">early</a>") < content.index(">late</a>")
+    content = client.get("/leaderboard/longest-upkeep/?sort=-last_downtime_s").content.decode()
+    assert content.index(">late</a>") < content.index(">early</a>") < content.index(">never</a>")
+
+
+def test_an_absent_figure_sorts_as_the_worst_of_its_column(client, db):
+    robust = challenge_get("robust-service")
+    for name, latency in (("slow", 80.0), ("none", None), ("fast", 4.0)):
+        participant, _ = participant_make(name)
+        scored_make(participant=participant, challenge=robust, statistics=(1.0, latency, 100.0), score=1.0)
+    content = client.get("/leaderboard/robust-service/?sort=avg_latency_ms").content.decode()
+    assert content.index(">fast</a>") < content.index(">slow</a>") < content.index(">none</a>")
+    content = client.get("/leaderboard/robust-service/?sort=-avg_latency_ms").content.decode()
+    assert content.index(">none</a>") < content.index(">slow</a>") < content.index(">fast</a>")
+
+
+def test_the_page_sorts_by_column_keys_and_refuses_an_unknown_one(client, alice):
+    mine = scored_make(participant=alice[0], challenge=challenge_get("robust-service"), statistics=(1.0, 1.0, 1.0), score=1.0)
+    Submission.objects.filter(id=mine.id).update(verified=True)
+    response = client.get("/leaderboard/robust-service/?sort=requests_handled")
+    assert response.status_code == 400
+    assert "avg_latency_ms" in response.content.decode()
+    assert client.get("/leaderboard/graceful-degradation/?sort=-requests_handled").status_code == 200
+    # Sorting keeps the verified filter.
+    heads = client.get("/leaderboard/robust-service/?verified=1").content.decode()
+    assert 'href="?sort=-score&amp;verified=1"' in heads
+
+
+# --- one way to write each figure, on every page ----------------------------------
+
+
+def figures_on_every_page(client, submission) -> dict[str, list[str]]:
+    """The statistics and the score of one submission as each page prints them (units left out)."""
+    leaderboard = row_cells(client.get(f"/leaderboard/{submission.challenge.slug}/").content.decode(),
+                            submission.participant.shown_name)[1:]
+    page = client.get(f"/submissions/{submission.id}/").content.decode()
+    keys = [c.key for c in COLUMNS[submission.challenge.scoring]] + ["score"]
+    on_submission = [html.unescape(re.search(rf'data-statistic="{key}">([^<]*)<', page).group(1)) for key in keys]
+    participant = client.get(f"/participants/{submission.participant.username}/").content.decode()
+    row = re.search(rf'<tr>\s*<td><a href="/submissions/{submission.id}/">.*?</tr>', participant, flags=re.S).group(0)
+    stats = re.search(r"<td>([^<]*Requests Handled[^<]*|[^<]*Uptime Duration[^<]*|[^<]*Sustained RPS[^<]*)</td>", row)
+    figures = [part.split(": ", 1)[1].split(" ")[0] for part in html.unescape(stats.group(1)).split(" · ")]
+    score = html.unescape(re.search(r'data-statistic="score">([^<]*)<', row).group(1))
+    chart_labels = re.findall(r'dy="-8" text-anchor="middle" font-size="11">([^<]*)<', participant)
+    return {"leaderboard": leaderboard, "submission": on_submission, "participant": [*figures, score],
+            "chart": chart_labels}
+
+
+@pytest.mark.parametrize(
+    ("slug", "statistics", "score", "expected"),
+    [
+        # Counts are whole numbers; rates and latencies keep their decimals; thousands are separated.
+        ("graceful-degradation", (1797.0, 1.5, 20.04), 1797.0, ["1,797", "1.50", "20.0", "1,797"]),
+        ("longest-upkeep", (48.0, 12.0, 4.0), 48.0, ["48", "12", "4", "48"]),
+        ("robust-service", (1234.56, 12.25, 99.5), 1228.387, ["1,234.6", "12.2", "99.50", "1,228.39"]),
+    ],
+)
+def test_a_score_and_its_statistics_read_the_same_on_every_page(client, alice, slug, statistics, score, expected):
+    submission = scored_make(participant=alice[0], challenge=challenge_get(slug), statistics=statistics, score=score)
+    submission = Submission.objects.select_related("challenge", "participant").get(id=submission.id)
+    figures = figures_on_every_page(client, submission)
+    assert figures["leaderboard"] == expected
+    assert figures["submission"] == expected
+    assert figures["participant"] == expected
+    assert figures["chart"] == [expected[-1]]

@@ -7,6 +7,7 @@ import pytest
 from common.histogram import histogram_add
 from leaderboard.scoring import (
     COLUMNS,
+    SCORE_COLUMNS,
     Fault,
     Probe,
     RunData,
@@ -284,3 +285,32 @@ def test_values_are_formatted_with_separators_and_fixed_decimals():
     assert value_format(value=12345.678, decimals=1) == "12,345.7"
     assert value_format(value=0.0, decimals=2) == "0.00"
     assert value_format(value=None, decimals=2) == "—"
+
+
+def test_a_whole_number_column_gives_the_api_an_int_and_pages_no_fraction():
+    handled, error_rate, _ = COLUMNS["graceful_degradation"]
+    assert handled.number(1797.0) == 1797 and type(handled.number(1797.0)) is int
+    assert handled.text(1797.0) == "1,797"
+    assert type(error_rate.number(1.5)) is float and error_rate.text(1.5) == "1.50"
+    assert handled.number(None) is None and handled.text(None) == "—"
+
+
+def test_scores_follow_the_rule_of_their_challenge():
+    assert SCORE_COLUMNS["robust_service"].text(1797.0) == "1,797.00"
+    assert SCORE_COLUMNS["graceful_degradation"].text(1797.0) == "1,797"
+    assert SCORE_COLUMNS["longest_upkeep"].text(48.0) == "48"
+    assert type(SCORE_COLUMNS["longest_upkeep"].number(48.0)) is int
+    assert type(SCORE_COLUMNS["robust_service"].number(48.0)) is float
+
+
+@pytest.mark.parametrize(
+    ("kind", "better"),
+    [
+        ("robust_service", ["higher", "lower", "higher"]),
+        ("graceful_degradation", ["higher", "lower", "lower"]),
+        ("longest_upkeep", ["higher", "lower", "lower"]),
+    ],
+)
+def test_every_column_knows_which_way_is_better(kind, better):
+    assert [column.better for column in COLUMNS[kind]] == better
+    assert SCORE_COLUMNS[kind].better == "higher"

@@ -206,6 +206,15 @@ def test_a_rerun_queues_a_new_submission_with_the_same_target(alice, robust):
         services.submission_rerun(submission=old)
 
 
+def test_a_rerun_refused_by_the_one_active_rule_says_how_long_to_wait(alice, robust):
+    old = scored_make(participant=alice[0], challenge=robust, statistics=(1, 1, 1), score=1)
+    services.submission_rerun(submission=old)
+    with pytest.raises(services.SubmissionLimitReached) as refused:
+        services.submission_rerun(submission=old)
+    # The queued one ahead has its whole load test (60 s) to go.
+    assert refused.value.retry_after_s == 60
+
+
 def test_participant_keys_are_stored_only_as_a_hash_and_can_be_rotated(db):
     from leaderboard.selectors import participant_by_key
 

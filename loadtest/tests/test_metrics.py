@@ -27,3 +27,12 @@ def test_a_second_of_a_run_shows_in_the_exported_metrics():
     assert 'loadtest_failures_total{kind="5xx"}' in text
     metrics.metrics_run_finished(status="completed")
     assert metrics.RUNNING._value.get() == 0
+
+
+def test_an_idle_worker_shows_no_elapsed_time_once_its_run_has_ended():
+    metrics.metrics_run_started(run_id=7)
+    metrics.metrics_second(sample={"rps": 10.0, "requests": 10}, elapsed_s=12)
+    assert metrics.registry.get_sample_value("loadtest_elapsed_seconds") == 12
+    metrics.metrics_run_finished(status="completed")
+    assert metrics.registry.get_sample_value("loadtest_elapsed_seconds") == 0
+    assert metrics.registry.get_sample_value("loadtest_current_rps") == 0

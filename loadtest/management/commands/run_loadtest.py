@@ -4,9 +4,14 @@
 in a sandbox the platform starts for the run and loads its ``entrypoint``
 Service; the result then has a ``sandbox`` section.
 
+``--async`` only queues the run; ``--follow ID`` watches a queued or running
+run live until it ends and then prints its result as a synchronous run would
+(Ctrl-C stops watching, not the run).
+
 Exit codes: 0 the run completed, 1 it failed or was cancelled (a sandbox that
-never got ready included), 2 bad arguments or a refused bundle (the field is
-named); each non-zero exit comes with a one-line reason on stderr.
+never got ready included), 2 bad arguments, a refused bundle (the field is
+named) or an unknown run id; each non-zero exit comes with a one-line reason
+on stderr.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from common.progress_line import ProgressLine
 from common.validation import FieldError
 from loadtest import hooks, services
-from loadtest.models import RunStatus
+from loadtest.models import FINISHED_STATUSES, LoadTestRun, RunStatus
 from loadtest.profiles import SHAPES
-from loadtest.selectors import run_summary
+from loadtest.selectors import RunProgress, run_progress, run_summary
 from loadtest.targets import TargetNotAllowed
 from loadtest.tracker_client import run_track, tracking_problem
 
@@ -34,6 +40,10 @@ EXIT_USAGE = 2
 # a bundle file read: a byte past the limit the place checks.
 BUNDLE_PLACE = "sandbox"
 BUNDLE_MAX_READ = 256 * 1024 + 1
+# How often --follow reads the run's progress: its seconds are stored about once a second.
+FOLLOW_POLL_S = 0.5
+# Flags that describe a new run, which --follow (watching an existing one) refuses.
+NEW_RUN_OPTIONS = ("target", "bundle", "challenge", "tasks", "chaos_plan", "processes", "run_async")
 
 # CLI flag → profile field; only flags that were given go into the profile, so
 # loadtest.profiles fills in the same defaults everywhere.
@@ -70,9 +80,11 @@ class Command(BaseCommand):
         parser.add_argument("--wait-max", type=float, help="most think time between a user's requests (s)")
         parser.add_argument("--tasks", help='task weights as JSON, e.g. \'{"sample_urls": 1, "test": 1}\'')
         parser.add_argument("--chaos-plan", metavar="FILE.json", help="a JSON list of timed faults")
-        parser.add_argument("--processes", type=int, default=1, help="Locust worker processes on this host")
+        parser.add_argument("--processes", type=int, help="Locust worker processes on this host (default 1)")
         parser.add_argument("--async", dest="run_async", action="store_true",
-                            help="enqueue on the load-test queue and print the run id")
+                            help="enqueue on the load-test queue and print the run id (watch it with --follow)")
+        parser.add_argument("--follow", metavar="RUN_ID", type=int,
+                            help="watch a queued or running run until it ends, then print its result")
         parser.add_argument("--json", dest="as_json", action="store_true", help="print the result as JSON")
         parser.add_argument("--track", action="store_true", help="record the finished run in your tracker")
         parser.add_argument("--session", help="tracker session name (with --track)")
@@ -125,6 +137,9 @@ class Command(BaseCommand):
         if options["track"] and tracking_problem():
             # Said before the load test, not after it.
             raise self._usage_error(f"--track: {tracking_problem()}")
+        if options.get("follow") is not None:
+            self._follow(run_id=options["follow"], options=options)
+            return
         if bool(options.get("target")) == bool(options.get("bundle")):
             raise self._usage_error("give either --target URL or --bundle FILE")
         profile, plan = self._profile_and_plan(options)
@@ -136,10 +151,11 @@ class Command(BaseCommand):
             except FieldError as exc:
                 where = f"{exc.field}: " if exc.field else ""
                 raise self._usage_error(f"refused: {where}{exc.message}") from None
+        processes = 1 if options.get("processes") is None else options["processes"]
         try:
             with transaction.atomic():
                 run = services.run_create(target_url=options.get("target") or "", profile=profile, chaos_plan=plan,
-                                          processes=options["processes"], origin="cli", place=place,
+                                          processes=processes, origin="cli", place=place,
                                           place_spec=place_spec)
                 if options["run_async"]:
                     services.run_enqueue(run_id=run.pk)
@@ -149,13 +165,18 @@ class Command(BaseCommand):
             raise self._usage_error(str(exc)) from None
 
         if options["run_async"]:
+            follow = f"manage.py run_loadtest --follow {run.pk}"
             if options["as_json"]:
-                self.stdout.write(json.dumps({"id": run.pk, "status": run.status}))
+                self.stdout.write(json.dumps({"id": run.pk, "status": run.status, "follow": follow}))
             else:
-                self.stdout.write(f"queued run {run.pk} on the load-test queue")
+                self.stdout.write(f"queued run {run.pk} on the load-test queue; watch it with: {follow}")
             return
 
         run = self._execute(run_id=run.pk, quiet=options["as_json"])
+        self._result_report(run=run, options=options)
+
+    def _result_report(self, *, run: LoadTestRun, options: dict) -> None:
+        """The end of a run, synchronous or followed: its summary, tracking, and the exit code."""
         summary = run_summary(run=run)
         if "sandbox" in (summary.get("generator") or {}):
             summary["sandbox"] = summary["generator"]["sandbox"]
@@ -190,41 +211,85 @@ class Command(BaseCommand):
                 return data.decode("utf-8", "replace")
             raise self._usage_error(f"--bundle {name}: not UTF-8 text (byte {exc.start})") from None
 
-    def _execute(self, *, run_id: int, quiet: bool):
-        cancel = threading.Event()
+    def _signals_catch(self, flag: threading.Event) -> dict:
+        """SIGINT/SIGTERM only set ``flag`` while the command works; returns the handlers to put back."""
         previous = {}
-
-        def on_signal(signum, frame) -> None:
-            # Only a flag: the orchestrator stops the runner, clears faults and
-            # records the run as cancelled at its next check (within a second).
-            cancel.set()
-
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        if in_main_thread:
+        if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
-                previous[signum] = signal.signal(signum, on_signal)
-        stream = self.stderr._out
-        interactive = hasattr(stream, "isatty") and stream.isatty()
+                previous[signum] = signal.signal(signum, lambda signum, frame: flag.set())
+        return previous
+
+    def _execute(self, *, run_id: int, quiet: bool) -> LoadTestRun:
+        # Ctrl-C only sets the flag: the orchestrator stops the runner, clears
+        # faults and records the run as cancelled at its next check (within a second).
+        cancel = threading.Event()
+        previous = self._signals_catch(cancel)
+        line = ProgressLine(self.stderr._out)
 
         def progress(update: dict) -> None:
-            if quiet:
-                return
-            up = {True: "up", False: "DOWN", None: "?"}[update["up"]]
-            p95 = f"{update['p95_ms']:.1f}ms" if update["p95_ms"] is not None else "-"
-            line = (f"[{update['elapsed_s']:>4}/{update['duration_s']}s] rps {update['rps']:>7.1f}  p95 {p95:>9}  "
-                    f"failures {update['failures']:>5}  users {update['active_users']:>4}  {up:<4}  "
-                    f"faults {update['active_faults']}")
-            stream.write(("\r" + line) if interactive else line + "\n")
-            stream.flush()
+            if not quiet:
+                line.show(progress_text(update))
 
         try:
-            run = services.run_execute(run_id=run_id, progress=progress, cancel_check=cancel.is_set)
+            with line.logging_around():
+                run = services.run_execute(run_id=run_id, progress=progress, cancel_check=cancel.is_set)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-            if interactive and not quiet:
-                stream.write("\n")
+            line.end()
         return run
+
+    def _follow(self, *, run_id: int, options: dict) -> None:
+        given = [f"--{name.replace('_', '-')}" for name in (*NEW_RUN_OPTIONS, *PROFILE_FLAGS)
+                 if options.get(name) is not None and options.get(name) is not False]
+        if given:
+            flags = ", ".join("--async" if flag == "--run-async" else flag for flag in given)
+            raise self._usage_error(f"--follow watches an existing run; drop {flags}")
+        progress = run_progress(run_id=run_id, with_health=True)
+        if progress is None:
+            raise self._usage_error(f"--follow: there is no run {run_id}")
+        quiet = options["as_json"]
+        stop = threading.Event()
+        previous = self._signals_catch(stop)
+        line = ProgressLine(self.stderr._out)
+        shown: tuple | None = None
+        try:
+            with line.logging_around():
+                while progress.status not in FINISHED_STATUSES:
+                    if not quiet:
+                        shown = self._follow_show(line=line, run_id=run_id, progress=progress, shown=shown)
+                    if stop.wait(FOLLOW_POLL_S):
+                        raise CommandError(f"stopped watching run {run_id} before it ended ({progress.status}); "
+                                           f"it goes on: --follow {run_id} watches it again", returncode=EXIT_FAILED)
+                    progress = run_progress(run_id=run_id, with_health=True)
+                    if progress is None:
+                        raise CommandError(f"run {run_id} was deleted while being watched", returncode=EXIT_FAILED)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            line.end()
+        self._result_report(run=LoadTestRun.objects.get(pk=run_id), options=options)
+
+    def _follow_show(self, *, line: ProgressLine, run_id: int, progress: RunProgress,
+                     shown: tuple | None) -> tuple | None:
+        """Draw what changed since the last poll: the wait for a worker, then each new second."""
+        if progress.status == RunStatus.QUEUED:
+            if shown != ("queued",):
+                line.show(f"run {run_id} queued: waiting for a load-test worker")
+            return ("queued",)
+        if not progress.seconds_recorded:
+            if shown != ("starting",):
+                line.show(f"run {run_id} running: starting the load")
+            return ("starting",)
+        key = (progress.seconds_recorded, progress.target_up, progress.active_faults)
+        if key != shown:
+            line.show(progress_text({
+                "elapsed_s": min(progress.seconds_recorded, progress.duration_s), "duration_s": progress.duration_s,
+                "rps": progress.current_rps or 0.0, "p95_ms": progress.current_p95_ms,
+                "failures": progress.current_failures or 0, "active_users": progress.current_users or 0,
+                "up": progress.target_up, "active_faults": progress.active_faults,
+            }))
+        return key
 
     def _summary_print(self, summary: dict) -> None:
         totals = summary["totals"]
@@ -265,3 +330,12 @@ class Command(BaseCommand):
         if summary["error"]:
             lines.append(f"  error      {summary['error']}")
         self.stdout.write("\n".join(lines))
+
+
+def progress_text(update: dict) -> str:
+    """One second of a run as the live line shows it, whether the run is here or watched with --follow."""
+    up = {True: "up", False: "DOWN", None: "?"}[update["up"]]
+    p95 = f"{update['p95_ms']:.1f}ms" if update["p95_ms"] is not None else "-"
+    return (f"[{update['elapsed_s']:>4}/{update['duration_s']}s] rps {update['rps']:>7.1f}  p95 {p95:>9}  "
+            f"failures {update['failures']:>5}  users {update['active_users']:>4}  {up:<4}  "
+            f"faults {update['active_faults']}")

@@ -35,7 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         catalogue = self._catalogue(options["catalogue"])
-        text = self._read(options["file"])
+        text = bundle_file_read(options["file"])
         try:
             bundle = bundle_parse(text, catalogue=catalogue)
         except FieldError as exc:
@@ -56,25 +56,6 @@ class Command(BaseCommand):
         except (OSError, ValueError) as exc:
             raise CommandError(f"catalogue: {exc}", returncode=2) from exc
 
-    def _read(self, name: str) -> str:
-        # Read one byte past the limit: enough for the parser to refuse an
-        # oversized bundle without reading all of it.
-        try:
-            if name == "-":
-                data = sys.stdin.buffer.read(MAX_BYTES + 1)
-            else:
-                with open(name, "rb") as f:
-                    data = f.read(MAX_BYTES + 1)
-        except OSError as exc:
-            raise CommandError(f"{name}: {exc.strerror}", returncode=2) from exc
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if len(data) > MAX_BYTES:
-                # The cut may fall inside a character; the size is the problem.
-                return data.decode("utf-8", "replace")
-            raise CommandError(f"{name}: not UTF-8 text (byte {exc.start})", returncode=2) from exc
-
     def _print(self, summary: dict[str, Any], *, pinned: bool) -> None:
         out = self.stdout
         out.write(f"accepted (Kubernetes {summary['kubernetes_version']} schemas, sandbox policy)")
@@ -91,3 +72,24 @@ class Command(BaseCommand):
         out.write(f"limits:   cpu {limits['cpu']}, memory {limits['memory']}")
         entry = summary["entrypoint"]
         out.write(f"entrypoint: Service {entry['service']}:{entry['port']} → {', '.join(entry['deployments'])}")
+
+
+def bundle_file_read(name: str) -> str:
+    """The bundle in file ``name`` ('-': standard input) as text; CommandError (exit 2) if it cannot be read."""
+    # Read one byte past the limit: enough for the parser to refuse an
+    # oversized bundle without reading all of it.
+    try:
+        if name == "-":
+            data = sys.stdin.buffer.read(MAX_BYTES + 1)
+        else:
+            with open(name, "rb") as f:
+                data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise CommandError(f"{name}: {exc.strerror}", returncode=2) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(data) > MAX_BYTES:
+            # The cut may fall inside a character; the size is the problem.
+            return data.decode("utf-8", "replace")
+        raise CommandError(f"{name}: not UTF-8 text (byte {exc.start})", returncode=2) from exc

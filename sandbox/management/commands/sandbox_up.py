@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from common.validation import FieldError
 from sandbox.bundle import MAX_BYTES
 from sandbox.engine import ENGINE_ERRORS
-from sandbox.management.commands.bundle_check import Command as BundleCheck
+from sandbox.management.commands.bundle_check import bundle_file_read
 from sandbox.runtime import SandboxNotReady
 from sandbox.services import sandbox_up
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["ttl"] is not None and options["ttl"] < 60:
             raise CommandError("--ttl must be at least 60 seconds", returncode=2)
-        text = BundleCheck()._read(options["file"])
+        text = bundle_file_read(options["file"])
         try:
             found = sandbox_up(bundle_text=text[: MAX_BYTES * 4 + 1], ttl_s=options["ttl"])
         except FieldError as exc:
