@@ -217,13 +217,13 @@ def runner_processes() -> list:
     return found
 
 
-def database_url_of_tests() -> str:
-    """A DATABASE_URL that points a child process at the test database in use."""
+def database_url_of_tests(alias: str = "default") -> str:
+    """A DATABASE_URL (or TRACKER_DATABASE_URL) that points a child process at the test database of ``alias``."""
     from urllib.parse import quote
 
-    from django.db import connection
+    from django.db import connections
 
-    config = connection.settings_dict
+    config = connections[alias].settings_dict
     if config["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{Path(config['NAME']).resolve()}"
     user = quote(config.get("USER") or "")

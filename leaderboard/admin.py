@@ -109,6 +109,13 @@ class ParticipantAdmin(admin.ModelAdmin):
         obj.key_prefix, obj.key_hash, obj.key_created_at = participant.key_prefix, participant.key_hash, participant.key_created_at
         messages.warning(request, f"API key of {participant.username} (shown only now, copy it): {key}")
 
+    # A participant's entries leave the rankings with them: the service closes the gaps in the same transaction.
+    def delete_model(self, request: HttpRequest, obj: Participant) -> None:
+        services.participants_delete(participant_ids=[obj.id])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
+        services.participants_delete(participant_ids=list(queryset.values_list("id", flat=True)))
+
     @admin.action(description="Rotate the API key of the selected participants (old keys stop working)")
     def rotate_keys(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
         for participant in queryset:
@@ -184,12 +191,9 @@ class SubmissionAdmin(admin.ModelAdmin):
                    if services.submission_cancel(submission=submission))
         messages.info(request, f"Cancellation requested for {done} submission(s)")
 
+    # Deleting a best submission changes the ranking: the service re-ranks in the same transaction.
     def delete_model(self, request: HttpRequest, obj: Submission) -> None:
-        super().delete_model(request, obj)
-        services.submission_best_refresh(participant_id=obj.participant_id, challenge_id=obj.challenge_id)
+        services.submissions_delete(submission_ids=[obj.id])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        pairs = set(queryset.values_list("participant_id", "challenge_id"))
-        super().delete_queryset(request, queryset)
-        for participant_id, challenge_id in pairs:
-            services.submission_best_refresh(participant_id=participant_id, challenge_id=challenge_id)
+        services.submissions_delete(submission_ids=list(queryset.values_list("id", flat=True)))

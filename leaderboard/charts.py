@@ -49,13 +49,6 @@ class Band:
 
 
 @dataclass
-class Marker:
-    x: float
-    label: str
-    y: float = 0.0
-
-
-@dataclass
 class RunChart:
     width: int = WIDTH
     height: int = HEIGHT
@@ -63,7 +56,12 @@ class RunChart:
     right: int = WIDTH - RIGHT
     top: int = TOP
     bottom: int = HEIGHT - BOTTOM
-    rps_points: str = ""
+    # The seconds the x axis spans (the plan's duration, or more if the last requests drained later).
+    span: int = 1
+    # Stacked areas, one step per second: successful requests from the axis up,
+    # failed ones on top of them (SVG path data).
+    success_path: str = ""
+    failure_path: str = ""
     p95_points: str = ""
     x_ticks: list[Tick] = field(default_factory=list)
     rps_ticks: list[Tick] = field(default_factory=list)
@@ -81,37 +79,47 @@ class RunChart:
 def run_chart(
     *,
     duration_s: int,
-    seconds: Sequence[tuple[int, float, float | None]],
+    seconds: Sequence[tuple[int, int, int, float | None]],
     down_seconds: Sequence[int] = (),
     faults: Sequence[tuple[str, float, float]] = (),
     ramp_up_s: int = 0,
 ) -> RunChart:
-    """Per-second rps (left axis) and p95 latency (right axis) of a run.
+    """Per-second successful and failed requests (stacked, left axis) and p95 latency (right axis) of a run.
 
-    ``seconds`` holds ``(second, rps, p95_ms)``; ``faults`` holds ``(kind, start_s, end_s)``.
+    ``seconds`` holds ``(second, successes, failures, p95_ms)``; ``faults`` holds ``(kind, start_s, end_s)``.
+    Successes and failures are drawn apart so that a service refusing every
+    request fast reads as the outage it is, not as a busy second.
+
+    ``static/leaderboard/progress.js`` draws the same chart while a run is
+    live, from the same geometry: a change here belongs there too.
     """
     chart = RunChart()
-    span = max(1, duration_s, *(s for s, _, _ in seconds)) if seconds else max(1, duration_s)
+    rows = sorted(seconds)
+    span = max(1, duration_s, *(s + 1 for s, _, _, _ in rows)) if rows else max(1, duration_s)
+    chart.span = span
     plot_w = chart.right - chart.left
     plot_h = chart.plot_height
 
     def x_of(second: float) -> float:
         return round(chart.left + plot_w * second / span, 1)
 
-    rps_max = nice_ceiling(max((r for _, r, _ in seconds), default=0.0))
+    rps_max = nice_ceiling(max((ok + failed for _, ok, failed, _ in rows), default=0))
     # The latency axis is scaled to the measured seconds: the first requests of
     # a cold service can be slower by far and would flatten everything else
     # (they are drawn clipped at the top instead).
-    measured = [p for s, _, p in seconds if p is not None and s >= ramp_up_s]
-    p95_max = nice_ceiling(max(measured or [p for _, _, p in seconds if p is not None] or [0.0]))
+    measured = [p for s, _, _, p in rows if p is not None and s >= ramp_up_s]
+    p95_max = nice_ceiling(max(measured or [p for _, _, _, p in rows if p is not None] or [0.0]))
 
     def y_of(value: float, top: float) -> float:
         return round(chart.bottom - plot_h * min(value, top) / top, 1)
 
-    # Each point sits in the middle of its second.
-    chart.rps_points = " ".join(f"{x_of(s + 0.5)},{y_of(r, rps_max)}" for s, r, _ in seconds)
-    chart.p95_points = " ".join(f"{x_of(s + 0.5)},{y_of(p, p95_max)}" for s, _, p in seconds if p is not None)
-    chart.empty = not seconds
+    chart.success_path = _stacked_path(
+        [(s, 0, ok) for s, ok, _, _ in rows if ok], x_of=x_of, y_of=lambda v: y_of(v, rps_max))
+    chart.failure_path = _stacked_path(
+        [(s, ok, ok + failed) for s, ok, failed, _ in rows if failed], x_of=x_of, y_of=lambda v: y_of(v, rps_max))
+    # Each latency point sits in the middle of its second.
+    chart.p95_points = " ".join(f"{x_of(s + 0.5)},{y_of(p, p95_max)}" for s, _, _, p in rows if p is not None)
+    chart.empty = not rows
 
     step = next((c for c in (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800) if span / c <= 10), 3600)
     chart.x_ticks = [Tick(x_of(t), f"{t:g}s") for t in range(0, span + 1, step)]
@@ -126,6 +134,48 @@ def run_chart(
     if ramp_up_s > 0:
         chart.ramp_up = Band(chart.left, round(plot_w * min(ramp_up_s, span) / span, 1), "ramp-up")
     return chart
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _steps_along(path: list[str], edges: Sequence[tuple[int, float]], *, x_of: Callable[[float], float]) -> None:
+    """Append the steps of one edge: at each ``(x_second, y)`` where the level changes, across then up or down."""
+    level = None
+    for index, (second, y) in enumerate(edges):
+        if y == level:
+            continue
+        if index:
+            path.append(f"H{_num(x_of(second))}")
+        path.append(f"V{_num(y)}")
+        level = y
+
+
+def _stacked_path(
+    rows: Sequence[tuple[int, float, float]], *, x_of: Callable[[float], float], y_of: Callable[[float], float]
+) -> str:
+    """SVG path data of a stepped band: each ``(second, low, high)`` fills its second from ``low`` to ``high``.
+
+    Consecutive seconds form one closed shape (along the tops, back along the
+    bottoms); a second without a row breaks it. Equal neighbours share a step.
+    """
+    shapes: list[list[tuple[int, float, float]]] = []
+    for row in rows:
+        if shapes and shapes[-1][-1][0] + 1 == row[0]:
+            shapes[-1].append(row)
+        else:
+            shapes.append([row])
+    parts = []
+    for shape in shapes:
+        start, end = shape[0][0], shape[-1][0] + 1
+        path = [f"M{_num(x_of(start))} {_num(y_of(shape[0][1]))}"]
+        _steps_along(path, [(s, y_of(high)) for s, _, high in shape], x_of=x_of)
+        path.append(f"H{_num(x_of(end))}")
+        _steps_along(path, [(s + 1, y_of(low)) for s, low, _ in reversed(shape)], x_of=x_of)
+        path.append(f"H{_num(x_of(start))}Z")
+        parts.append("".join(path))
+    return " ".join(parts)
 
 
 def _steps(maximum: float, step: float) -> list[float]:
@@ -147,44 +197,97 @@ def _runs(values: Sequence[int]) -> list[tuple[int, int]]:
 
 
 @dataclass
+class ScorePoint:
+    x: float
+    y: float
+    label: str
+    submission_id: int | None = None
+    when: str = ""
+    # This submission beat every earlier one (the first always does).
+    is_record: bool = False
+
+
+@dataclass
 class ScoreChart:
     title: str
+    slug: str = ""
+    # Drawn at this size (its viewBox too) and never stretched: every chart of
+    # a page is as big as the others and its text stays at 11 px.
     width: int = 440
-    height: int = 180
+    height: int = 200
     left: int = 56
     right: int = 420
-    top: int = 16
-    bottom: int = 150
-    points: list[Marker] = field(default_factory=list)
+    top: int = 22
+    bottom: int = 160
+    points: list[ScorePoint] = field(default_factory=list)
+    # Every score in order, and the best score so far as a step line.
     polyline: str = ""
+    best_polyline: str = ""
     y_ticks: list[Tick] = field(default_factory=list)
     first_label: str = ""
     last_label: str = ""
+    first_text: str = ""
+    best_text: str = ""
+    latest_text: str = ""
+    # The best score's change from the first one, in percent (None when the first is 0).
+    improvement_pct: float | None = None
+    best_submission_id: int | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.points)
 
 
 def score_chart(
-    *, title: str, scores: Sequence[tuple[datetime, float]], label: Callable[[float], str] = _label
+    *,
+    title: str,
+    slug: str = "",
+    scores: Sequence[tuple[datetime, float] | tuple[datetime, float, int]],
+    label: Callable[[float], str] = _label,
 ) -> ScoreChart:
-    """A participant's scores of one challenge over time, each point labelled with its score.
+    """A participant's scores of one challenge, submission after submission, with the best so far.
 
-    ``label`` writes a point's score as the pages around the chart do; the axis keeps its short round labels.
+    ``scores`` holds ``(when, score)`` or ``(when, score, submission_id)``. The
+    x axis counts submissions (evenly spaced, oldest first), so a burst of
+    tries on one evening reads as clearly as a month of them; a higher score
+    is better in every challenge. ``label`` writes a score as the pages around
+    the chart do; the axis keeps its short round labels.
     """
-    chart = ScoreChart(title=title)
+    chart = ScoreChart(title=title, slug=slug)
     if not scores:
         return chart
-    scores = sorted(scores)
-    start, end = scores[0][0], scores[-1][0]
-    total = (end - start).total_seconds()
-    top = nice_ceiling(max(score for _, score in scores))
+    ordered = sorted(scores, key=lambda entry: (entry[0], entry[2] if len(entry) > 2 else 0))
+    top = nice_ceiling(max(entry[1] for entry in ordered))
     plot_w = chart.right - chart.left
     plot_h = chart.bottom - chart.top
-    for when, score in scores:
-        fraction = (when - start).total_seconds() / total if total else 0.5
-        x = round(chart.left + plot_w * fraction, 1)
-        y = round(chart.bottom - plot_h * score / top, 1)
-        chart.points.append(Marker(x=x, y=y, label=label(score)))
+    last = len(ordered) - 1
+
+    def y_of(value: float) -> float:
+        return round(chart.bottom - plot_h * max(value, 0.0) / top, 1)
+
+    best: float | None = None
+    best_line: list[str] = []
+    for index, entry in enumerate(ordered):
+        when, score = entry[0], entry[1]
+        x = round(chart.left + plot_w * (index / last if last else 0.5), 1)
+        is_record = best is None or score > best
+        if is_record:
+            if best is not None:
+                best_line.append(f"{x},{y_of(best)}")
+            best = score
+            chart.best_submission_id = entry[2] if len(entry) > 2 else None
+        best_line.append(f"{x},{y_of(best)}")
+        chart.points.append(ScorePoint(
+            x=x, y=y_of(score), label=label(score), submission_id=entry[2] if len(entry) > 2 else None,
+            when=when.strftime("%Y-%m-%d %H:%M"), is_record=is_record,
+        ))
     chart.polyline = " ".join(f"{m.x},{m.y}" for m in chart.points)
-    chart.y_ticks = [Tick(round(chart.bottom - plot_h * v / top, 1), _label(v)) for v in _steps(top, top / 4)]
-    chart.first_label = start.strftime("%Y-%m-%d %H:%M")
-    chart.last_label = end.strftime("%Y-%m-%d %H:%M") if total else ""
+    chart.best_polyline = " ".join(best_line) if len(ordered) > 1 else ""
+    chart.y_ticks = [Tick(y_of(v), _label(v)) for v in _steps(top, top / 4)]
+    chart.first_label = chart.points[0].when
+    chart.last_label = chart.points[-1].when if last else ""
+    first = ordered[0][1]
+    assert best is not None
+    chart.first_text, chart.best_text, chart.latest_text = label(first), label(best), label(ordered[-1][1])
+    chart.improvement_pct = round((best - first) / first * 100, 1) if first > 0 else None
     return chart

@@ -186,3 +186,53 @@ class Submission(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+
+class LeaderboardEntry(models.Model):
+    """One line of a challenge's ranking, kept at write time so that a page is an indexed range scan.
+
+    A challenge has two boards: every participant's best scored submission, and
+    (``verified_only``) their best *verified* one. ``rank`` runs 1…N in each
+    board in the ranking order — score descending, then the earlier
+    submission, then the lower id — and is rewritten by the scoring service
+    (``leaderboard.services.submission_best_refresh``) in the transaction that
+    changes any entry of the board, under a lock on the challenge's row. The
+    figures and names are copies of the submission's and the participant's,
+    so that reading a page touches this table alone.
+    """
+
+    # Covered by the constraint and the index below, which both start with it.
+    challenge = models.ForeignKey(Challenge, on_delete=models.CASCADE, related_name="+", db_index=False)
+    verified_only = models.BooleanField()
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveIntegerField()
+    score = models.FloatField()
+    statistic_1 = models.FloatField(null=True)
+    statistic_2 = models.FloatField(null=True)
+    statistic_3 = models.FloatField(null=True)
+    # The submission's created_at: the tie-break of equal scores.
+    submitted_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True)
+    verified = models.BooleanField()
+    username = models.CharField(max_length=40)
+    display_name = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "verified_only", "participant"],
+                                    name="leaderboard_entry_one_per_board"),
+            models.CheckConstraint(condition=models.Q(rank__gte=1), name="leaderboard_entry_rank_from_1"),
+        ]
+        indexes = [
+            # A page in rank order, and the board's size (its last rank).
+            models.Index(fields=["challenge", "verified_only", "rank"], name="leaderboard_entry_rank"),
+        ]
+
+    def __str__(self) -> str:
+        board = "verified" if self.verified_only else "all"
+        return f"#{self.rank} {self.username} in challenge {self.challenge_id} ({board})"
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.username

@@ -1,4 +1,4 @@
-"""The competition listens to the engine: a submission's run started or ended; a challenge changed."""
+"""The competition listens: a submission's run started or ended; a challenge changed; a participant was renamed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from leaderboard import services
-from leaderboard.models import Challenge
+from leaderboard.models import Challenge, Participant
 from leaderboard.ranking_version import version_bump
 from loadtest.hooks import run_finished, run_started
 
@@ -28,3 +28,12 @@ def submission_follow_run_end(sender: type, run, **_: object) -> None:
 def leaderboard_follow_challenge(sender: type[Challenge], **_: object) -> None:
     # Tabs, names and rules are part of every cached leaderboard answer.
     transaction.on_commit(version_bump)
+
+
+@receiver(post_save, sender=Participant, dispatch_uid="leaderboard.participant_renamed")
+def leaderboard_follow_participant_names(sender: type[Participant], instance: Participant, created: bool,
+                                         update_fields: frozenset[str] | None = None, **_: object) -> None:
+    # The rankings keep copies of the names (a page reads the rankings alone).
+    if created or (update_fields is not None and not update_fields & {"username", "display_name"}):
+        return
+    services.participant_entries_rename(participant=instance)

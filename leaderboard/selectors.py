@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import F, OrderBy, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, OrderBy, QuerySet, Subquery
 
 from common.validation import FieldError
 from leaderboard.keys import api_key_matches, api_key_prefix
-from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
+from leaderboard.models import Challenge, LeaderboardEntry, Participant, Submission, SubmissionStatus
 from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, Column, Fault, Probe, RunData, Second
 from loadtest.selectors import RunRecord, run_progress
 
@@ -70,8 +69,9 @@ def run_scoring_input(*, run: RunRecord) -> RunData:
 
 # --- leaderboards ------------------------------------------------------------
 
-# Every ordering ends with the ranking order so that equal values keep a
-# stable order (ties: the earlier submission).
+# The ranking order: score descending, ties to the earlier submission, then the
+# lower id. The scoring service stores each participant's place in it as
+# ``LeaderboardEntry.rank``, so reads order by the rank.
 RANK_ORDER = (F("score").desc(), F("created_at").asc(), F("id").asc())
 # The columns' older, positional names, still accepted for a challenge's three
 # statistics in order (``statistic_2`` is Avg Latency on Robust Service).
@@ -83,7 +83,7 @@ class SortKey:
     """A public sort key of a leaderboard and what it orders by."""
 
     key: str
-    # The Submission field; None for the rank (the ranking order itself).
+    # The LeaderboardEntry field; None for the rank (the ranking order itself).
     field: str | None
     # The figure's column when the key is one: it knows which way is better.
     column: Column | None = None
@@ -109,20 +109,68 @@ def sort_keys(*, challenge: Challenge) -> dict[str, SortKey]:
     """The keys a challenge's leaderboard sorts by, in the order of its columns: rank, participant, the
     challenge's own statistics by their column keys, score, when."""
     statistics = COLUMNS[challenge.scoring]
-    keys = [SortKey("rank", None), SortKey("participant", "participant__username")]
+    keys = [SortKey("rank", None), SortKey("participant", "username")]
     keys += [SortKey(column.key, alias, column) for column, alias in zip(statistics, STATISTIC_ALIASES, strict=True)]
-    keys += [SortKey("score", "score", SCORE_COLUMNS[challenge.scoring]), SortKey("when", "created_at")]
+    keys += [SortKey("score", "score", SCORE_COLUMNS[challenge.scoring]), SortKey("when", "submitted_at")]
     return {key.key: key for key in keys}
 
 
-@dataclass(frozen=True)
+# What a page reads of each entry, in this order.
+_ROW_FIELDS = ("rank", "submission_id", "participant_id", "username", "display_name", "score", "statistic_1",
+               "statistic_2", "statistic_3", "submitted_at", "finished_at", "verified")
+
+
 class LeaderboardRow:
-    rank: int
-    submission: Submission
+    """One ranked participant, as their challenge's board stores them.
+
+    The figures are plain attributes (``score``, ``statistic_1``…); the
+    ``submission`` and ``participant`` behind them are model instances built on
+    first use, without a query, holding the fields a page shows (any other is
+    read from the database when asked for, as with ``QuerySet.only``).
+    """
+
+    __slots__ = (*_ROW_FIELDS, "_challenge", "_db", "_submission")
+
+    def __init__(self, values: tuple, *, challenge: Challenge, db: str) -> None:
+        for name, value in zip(_ROW_FIELDS, values, strict=True):
+            setattr(self, name, value)
+        self._challenge = challenge
+        self._db = db
+        self._submission: Submission | None = None
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.username
 
     @property
     def participant(self) -> Participant:
         return self.submission.participant
+
+    @property
+    def submission(self) -> Submission:
+        if self._submission is None:
+            self._submission = _submission_of(self)
+        return self._submission
+
+    def __repr__(self) -> str:
+        return f"<LeaderboardRow #{self.rank} {self.username} submission {self.submission_id}>"
+
+
+def _submission_of(row: LeaderboardRow) -> Submission:
+    known = {
+        "id": row.submission_id, "participant_id": row.participant_id, "challenge_id": row._challenge.id,
+        "verified": row.verified, "status": SubmissionStatus.SCORED, "statistic_1": row.statistic_1,
+        "statistic_2": row.statistic_2, "statistic_3": row.statistic_3, "score": row.score,
+        "created_at": row.submitted_at, "finished_at": row.finished_at,
+    }
+    # from_db takes the known values in the model's field order; the others stay deferred.
+    names = [field.attname for field in Submission._meta.concrete_fields if field.attname in known]
+    submission = Submission.from_db(row._db, names, [known[name] for name in names])
+    participant = Participant.from_db(row._db, ["id", "username", "display_name"],
+                                      [row.participant_id, row.username, row.display_name])
+    Submission.participant.field.set_cached_value(submission, participant)
+    Submission.challenge.field.set_cached_value(submission, row._challenge)
+    return submission
 
 
 @dataclass(frozen=True)
@@ -157,73 +205,66 @@ def sort_parse(*, challenge: Challenge, sort: str | None) -> tuple[SortKey, bool
     return keys[name], descending
 
 
-def leaderboard_best(*, challenge: Challenge, verified_only: bool = False) -> QuerySet[Submission]:
-    """Each participant's best scored submission; with ``verified_only``, their best verified one."""
-    if not verified_only:
-        return Submission.objects.filter(challenge=challenge, is_best=True)
-    # Rare enough to rank on the fly: the best verified submission may not be the best one.
-    firsts = (
-        Submission.objects.filter(challenge=challenge, status=SubmissionStatus.SCORED, verified=True,
-                                  score__isnull=False)
-        .annotate(nth=Window(RowNumber(), partition_by=[F("participant_id")], order_by=list(RANK_ORDER)))
-        .filter(nth=1)
-        .values("id")
-    )
-    return Submission.objects.filter(id__in=firsts)
+def leaderboard_board(*, challenge: Challenge, verified_only: bool = False) -> QuerySet[LeaderboardEntry]:
+    """A challenge's ranking as stored: each participant's best scored submission (``verified_only``: their best
+    verified one), ranked 1…N."""
+    return LeaderboardEntry.objects.filter(challenge=challenge, verified_only=verified_only)
 
 
 def leaderboard_page(
     *, challenge: Challenge, sort: str | None = None, page: int = 1, per_page: int | None = None,
     verified_only: bool = False,
 ) -> LeaderboardPage:
-    """One page of a challenge's ranking, in a constant number of queries (a count and the rows).
+    """One page of a challenge's ranking, in one query (two for a page past the last one).
 
-    Each participant appears once, with their best scored submission (kept as
-    ``is_best`` by the scoring service, so this is a scan of a partial index);
-    ``verified_only`` ranks only results the platform measured in its own sandbox.
+    The scoring service keeps every participant's rank (``LeaderboardEntry``),
+    so the rank's order is a range of the board's rank index and the number of
+    participants is the last rank, read in the same query. Any other order
+    sorts the board (one narrow row per participant); the rank shown stays the
+    rank by score, and equal values keep the rank's order. ``verified_only``
+    reads the board of results the platform measured in its own sandbox.
     """
     sort_key, descending = sort_parse(challenge=challenge, sort=sort)
     per_page = per_page or settings.LEADERBOARD_PAGE_SIZE
-    best = leaderboard_best(challenge=challenge, verified_only=verified_only)
-    total = best.count()
-    page_count = max(1, math.ceil(total / per_page))
-    page = min(max(1, page), page_count)
-    offset = (page - 1) * per_page
-    rows = best.select_related("participant").only(
-        "id", "score", "statistic_1", "statistic_2", "statistic_3", "created_at", "finished_at", "verified",
-        "participant__username", "participant__display_name", "challenge_id",
-    )
+    board = leaderboard_board(challenge=challenge, verified_only=verified_only)
+    last_rank = board.order_by("-rank").values("rank")[:1]
 
-    if sort_key.field is None:
-        order = RANK_ORDER if not descending else tuple(_reverse(o) for o in RANK_ORDER)
-        submissions = list(rows.order_by(*order)[offset : offset + per_page])
-        count = total
-        ranks = [offset + i + 1 if not descending else count - offset - i for i in range(len(submissions))]
-    else:
-        ordered = sort_key.order_by(descending=descending)
-        # The rank stays the rank by score whatever the display order.
-        submissions = list(
-            rows.annotate(rank=Window(RowNumber(), order_by=list(RANK_ORDER))).order_by(ordered, *RANK_ORDER)[
-                offset : offset + per_page
-            ]
-        )
-        ranks = [s.rank for s in submissions]
+    page = max(1, page)
+    rows, total = _board_read(board, sort_key=sort_key, descending=descending, page=page, per_page=per_page,
+                              last_rank=last_rank)
+    if not rows and page > 1:
+        # Past the last page: show the last one.
+        total = last_rank.values_list("rank", flat=True).first() or 0
+        page = max(1, math.ceil(total / per_page))
+        rows, _ = _board_read(board, sort_key=sort_key, descending=descending, page=page, per_page=per_page,
+                              last_rank=last_rank)
 
     return LeaderboardPage(
         challenge=challenge,
         columns=COLUMNS[challenge.scoring],
-        rows=[LeaderboardRow(rank=rank, submission=s) for rank, s in zip(ranks, submissions, strict=True)],
+        rows=[LeaderboardRow(values, challenge=challenge, db=board.db) for values in rows],
         sort=f"{'-' if descending else ''}{sort_key.key}",
         page=page,
-        page_count=page_count,
+        page_count=max(1, math.ceil(total / per_page)),
         total=total,
         per_page=per_page,
         verified_only=verified_only,
     )
 
 
-def _reverse(order: OrderBy) -> OrderBy:
-    return order.expression.asc() if order.descending else order.expression.desc()
+def _board_read(board: QuerySet[LeaderboardEntry], *, sort_key: SortKey, descending: bool, page: int, per_page: int,
+                last_rank: QuerySet) -> tuple[list[tuple], int]:
+    """One page of entries as tuples of ``_ROW_FIELDS``, and the board's size (0 when the page is empty)."""
+    offset = (page - 1) * per_page
+    if sort_key.field is None and not descending:
+        entries = board.filter(rank__gt=offset, rank__lte=offset + per_page).order_by("rank")
+    elif sort_key.field is None:
+        entries = board.order_by("-rank")[offset : offset + per_page]
+    else:
+        # The rank breaks ties: equal values keep the ranking's order.
+        entries = board.order_by(sort_key.order_by(descending=descending), "rank")[offset : offset + per_page]
+    values = list(entries.annotate(board_size=Subquery(last_rank)).values_list(*_ROW_FIELDS, "board_size"))
+    return [row[:-1] for row in values], (values[0][-1] if values else 0)
 
 
 # --- submissions -------------------------------------------------------------

@@ -9,12 +9,20 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from common.validation import FieldError
 from leaderboard.keys import api_key_generate, api_key_hash
-from leaderboard.models import ACTIVE_STATUSES, Challenge, ChallengeEntry, Participant, Submission, SubmissionStatus
+from leaderboard.models import (
+    ACTIVE_STATUSES,
+    Challenge,
+    ChallengeEntry,
+    LeaderboardEntry,
+    Participant,
+    Submission,
+    SubmissionStatus,
+)
 from leaderboard.ranking_version import version_bump
 from leaderboard.scoring import run_score
 from leaderboard.selectors import run_scoring_input, submission_active_wait_s
@@ -357,7 +365,10 @@ def submission_finish(*, run_id: int, now: datetime | None = None) -> Submission
             raise
 
     with transaction.atomic():
-        submission = Submission.objects.select_for_update().select_related("challenge").get(id=submission_id)
+        if result is not None:
+            # Re-ranking (below) holds the challenge's lock: taken first, as everyone who re-ranks does.
+            _challenge_lock(challenge_id=challenge.id)
+        submission = Submission.objects.select_for_update(of=("self",)).select_related("challenge").get(id=submission_id)
         if submission.status not in ACTIVE_STATUSES or submission.run_id != run_id:
             return submission
         if outcome.platform_failure and submission.attempts <= settings.LOADTEST_LOST_RUN_RETRIES:
@@ -400,16 +411,29 @@ def _submission_mark(*, submission_id: int, status: str, error: str, now: dateti
 
 
 def submission_best_refresh(*, participant_id: int, challenge_id: int) -> Submission | None:
-    """Mark the participant's best scored submission of a challenge (ties: the earlier one).
+    """Mark the participant's best scored submission of a challenge (ties: the earlier one) and re-rank.
 
-    Called inside the scoring transaction and after deletions; the partial
-    unique constraint keeps at most one best row per participant and challenge.
+    The one place a best submission changes: called in the scoring
+    transaction, after deletions and after anything else that changes a
+    score. It keeps the participant's entries of the challenge's two boards
+    (their best, their best verified) and rewrites the ranks of a board whose
+    entry changed, all in one transaction and under a lock on the challenge's
+    row, so that two submissions of one challenge scored at once are ranked
+    one after the other. The partial unique constraint keeps at most one best
+    row per participant and challenge.
     """
     with transaction.atomic():
-        scored = Submission.objects.select_for_update().filter(
-            participant_id=participant_id, challenge_id=challenge_id, status=SubmissionStatus.SCORED, score__isnull=False
+        _challenge_lock(challenge_id=challenge_id)
+        # In the ranking order: the first row is the best, the first verified one the best verified.
+        scored = list(
+            Submission.objects.select_for_update()
+            .filter(participant_id=participant_id, challenge_id=challenge_id, status=SubmissionStatus.SCORED,
+                    score__isnull=False)
+            .order_by("-score", "created_at", "id")
+            .only(*_ENTRY_SOURCE_FIELDS)
         )
-        best = scored.order_by("-score", "created_at", "id").first()
+        best = scored[0] if scored else None
+        best_verified = next((s for s in scored if s.verified), None)
         # Clear first: the unique constraint forbids two best rows even for a moment.
         Submission.objects.filter(participant_id=participant_id, challenge_id=challenge_id, is_best=True).exclude(
             id=getattr(best, "id", None)
@@ -417,9 +441,162 @@ def submission_best_refresh(*, participant_id: int, challenge_id: int) -> Submis
         if best is not None and not best.is_best:
             Submission.objects.filter(id=best.id).update(is_best=True)
             best.is_best = True
+        for verified_only, submission in ((False, best), (True, best_verified)):
+            if _entry_put(challenge_id=challenge_id, participant_id=participant_id, verified_only=verified_only,
+                          submission=submission):
+                _ranks_recount(challenge_id=challenge_id, verified_only=verified_only)
         # A new ranking version makes every cached leaderboard answer stale at once.
         transaction.on_commit(version_bump)
     return best
+
+
+# What an entry copies from its submission (besides the participant's names).
+_ENTRY_SOURCE_FIELDS = ("id", "participant_id", "challenge_id", "score", "statistic_1", "statistic_2", "statistic_3",
+                        "created_at", "finished_at", "verified", "is_best")
+
+
+def _challenge_lock(*, challenge_id: int) -> None:
+    """Inside a transaction: wait for, then hold, the challenge's row lock until the transaction ends.
+
+    Ranks depend on every entry of the challenge, so its writers take turns;
+    everyone who re-ranks takes this lock before any submission's, which keeps
+    the order of locks the same everywhere (no deadlock). SQLite has no row
+    locks; its IMMEDIATE transactions take the database's write lock up front.
+    """
+    list(Challenge.objects.select_for_update().filter(id=challenge_id).values_list("id", flat=True))
+
+
+def _entry_put(*, challenge_id: int, participant_id: int, verified_only: bool, submission: Submission | None) -> bool:
+    """Make the participant's entry of one board show ``submission`` (None: no entry); True if its place may move."""
+    entry = LeaderboardEntry.objects.filter(challenge_id=challenge_id, verified_only=verified_only,
+                                            participant_id=participant_id)
+    if submission is None:
+        return entry.delete()[0] > 0
+    copy = {
+        "submission_id": submission.id, "score": submission.score, "statistic_1": submission.statistic_1,
+        "statistic_2": submission.statistic_2, "statistic_3": submission.statistic_3,
+        "submitted_at": submission.created_at, "finished_at": submission.finished_at, "verified": submission.verified,
+    }
+    existing = entry.values(*copy).first()
+    if existing == copy:
+        return False
+    if existing is not None:
+        entry.update(**copy)
+        return any(existing[key] != copy[key] for key in ("submission_id", "score", "submitted_at"))
+    username, display_name = Participant.objects.values_list("username", "display_name").get(id=participant_id)
+    board = LeaderboardEntry.objects.filter(challenge_id=challenge_id, verified_only=verified_only)
+    last = board.order_by("-rank").values_list("rank", flat=True).first() or 0
+    # At the end of the board for a moment: the re-count that follows puts it in its place.
+    LeaderboardEntry.objects.create(challenge_id=challenge_id, verified_only=verified_only,
+                                    participant_id=participant_id, rank=last + 1, username=username,
+                                    display_name=display_name, **copy)
+    return True
+
+
+def _ranks_recount(*, challenge_id: int, verified_only: bool) -> int:
+    """Inside the challenge's lock: rank one board 1…N again in the ranking order; returns the rows that moved.
+
+    One statement, written by hand because the ORM cannot UPDATE from a
+    window function: it reads the board (about one row per participant) and
+    writes only the rows whose rank changed — the ones between an entry's old
+    place and its new one. PostgreSQL and SQLite (3.33+) both take this form.
+    """
+    table = connection.ops.quote_name(LeaderboardEntry._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} SET "rank" = ranked.new_rank
+            FROM (
+                SELECT "id", ROW_NUMBER() OVER (ORDER BY "score" DESC, "submitted_at" ASC, "submission_id" ASC)
+                       AS new_rank
+                FROM {table} WHERE "challenge_id" = %s AND "verified_only" = %s
+            ) AS ranked
+            WHERE {table}."id" = ranked."id" AND {table}."rank" <> ranked.new_rank
+            """,
+            [challenge_id, verified_only],
+        )
+        return cursor.rowcount
+
+
+def challenge_ranking_rebuild(*, challenge_id: int) -> int:
+    """Write a challenge's two boards again from its submissions as they stand; returns the entries written.
+
+    For bulk loads and repairs, in a few statements whatever the number of
+    participants (the regular path is ``submission_best_refresh``, one
+    participant at a time). The board of everyone takes each participant's
+    ``is_best`` submission, which a database constraint keeps unique; the
+    verified board, each participant's best verified scored submission.
+    """
+    fields = ("id", "participant_id", "score", "statistic_1", "statistic_2", "statistic_3", "created_at",
+              "finished_at", "verified", "participant__username", "participant__display_name")
+    with transaction.atomic():
+        _challenge_lock(challenge_id=challenge_id)
+        LeaderboardEntry.objects.filter(challenge_id=challenge_id).delete()
+        scored = Submission.objects.filter(challenge_id=challenge_id, status=SubmissionStatus.SCORED,
+                                           score__isnull=False).order_by("-score", "created_at", "id")
+        everyone = list(scored.filter(is_best=True).values_list(*fields))
+        # In the ranking order, a participant's first verified row is their best verified one.
+        verified, seen = [], set()
+        for row in scored.filter(verified=True).values_list(*fields).iterator(chunk_size=5000):
+            if row[1] not in seen:
+                seen.add(row[1])
+                verified.append(row)
+        entries = [
+            LeaderboardEntry(
+                challenge_id=challenge_id, verified_only=verified_only, rank=rank, submission_id=row[0],
+                participant_id=row[1], score=row[2], statistic_1=row[3], statistic_2=row[4], statistic_3=row[5],
+                submitted_at=row[6], finished_at=row[7], verified=row[8], username=row[9], display_name=row[10],
+            )
+            for verified_only, rows in ((False, everyone), (True, verified))
+            for rank, row in enumerate(rows, start=1)
+        ]
+        LeaderboardEntry.objects.bulk_create(entries, batch_size=2000)
+        transaction.on_commit(version_bump)
+    return len(entries)
+
+
+def submissions_delete(*, submission_ids: list[int]) -> int:
+    """Delete submissions (the admin's delete) and re-rank whoever they were best for; returns how many went."""
+    with transaction.atomic():
+        pairs = sorted(set(Submission.objects.filter(id__in=submission_ids).values_list("challenge_id",
+                                                                                        "participant_id")))
+        # The challenges' locks before the submissions', in the order every
+        # re-ranking takes them: a score recorded meanwhile waits for us
+        # instead of deadlocking with us.
+        for challenge_id in sorted({challenge_id for challenge_id, _ in pairs}):
+            _challenge_lock(challenge_id=challenge_id)
+        deleted = Submission.objects.filter(id__in=submission_ids).delete()[1].get(Submission._meta.label, 0)
+        for challenge_id, participant_id in pairs:
+            submission_best_refresh(participant_id=participant_id, challenge_id=challenge_id)
+    return deleted
+
+
+def participants_delete(*, participant_ids: list[int]) -> int:
+    """Delete participants with their submissions (the admin's delete) and close the gaps they leave in rankings."""
+    with transaction.atomic():
+        challenge_ids = sorted(set(
+            LeaderboardEntry.objects.filter(participant_id__in=participant_ids).values_list("challenge_id", flat=True)
+        ))
+        for challenge_id in challenge_ids:
+            _challenge_lock(challenge_id=challenge_id)
+        deleted = Participant.objects.filter(id__in=participant_ids).delete()[1].get(Participant._meta.label, 0)
+        for challenge_id in challenge_ids:
+            for verified_only in (False, True):
+                _ranks_recount(challenge_id=challenge_id, verified_only=verified_only)
+        transaction.on_commit(version_bump)
+    return deleted
+
+
+def participant_entries_rename(*, participant: Participant) -> int:
+    """Copy a participant's current names into their leaderboard entries; returns the entries changed."""
+    changed = (
+        LeaderboardEntry.objects.filter(participant_id=participant.id)
+        .exclude(username=participant.username, display_name=participant.display_name)
+        .update(username=participant.username, display_name=participant.display_name)
+    )
+    if changed:
+        transaction.on_commit(version_bump)
+    return changed
 
 
 def submission_rerun(*, submission: Submission) -> Submission:

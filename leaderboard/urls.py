@@ -7,7 +7,8 @@ from leaderboard import views
 app_name = "leaderboard"
 
 urlpatterns = [
-    path("", views.leaderboard_view, name="home"),
+    path("", views.home_view, name="home"),
+    path("leaderboard/", views.leaderboards_view, name="leaderboards"),
     path("leaderboard/<slug:slug>/", views.leaderboard_view, name="leaderboard"),
     path("participants/<slug:username>/", views.participant_view, name="participant"),
     path("submissions/<int:submission_id>/", views.submission_view, name="submission"),

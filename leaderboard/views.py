@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from common.validation import FieldError
@@ -14,7 +15,7 @@ from leaderboard.answer_cache import AnswerCache
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
 from leaderboard.ranking_version import version_get
 from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, SCORE_LABELS, Column, value_format
-from loadtest.selectors import run_record
+from loadtest.selectors import RunLive, run_live, run_record
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,42 @@ def _headers(*, challenge: Challenge, current: str) -> list[Header]:
 page_cache = AnswerCache()
 
 
+def home_view(request: HttpRequest) -> HttpResponse:
+    """What this is, how to take part, and every open challenge with its top score."""
+    version = version_get()
+    key = ("home",)
+    cached = page_cache.get(key=key, version=version)
+    if cached is not None:
+        return HttpResponse(cached)
+    entries = []
+    for challenge in selectors.challenge_list():
+        # The top of the same ranking the leaderboard shows: two small queries per challenge,
+        # and the page is then kept per ranking version like the leaderboards.
+        page = selectors.leaderboard_page(challenge=challenge, per_page=1)
+        top = page.rows[0] if page.rows else None
+        entries.append({
+            "challenge": challenge,
+            "score_label": SCORE_LABELS[challenge.scoring],
+            "duration_s": (challenge.profile or {}).get("duration_s"),
+            "chaos_events": len(challenge.chaos_plan or []),
+            "top": top,
+            "top_score": _score_text(top.submission, challenge) if top else "",
+            "ranked_text": f"{page.total:,}",
+            "ranked": page.total,
+        })
+    response = render(request, "leaderboard/home.html", {"entries": entries})
+    page_cache.put(key=key, version=version, body=response.content)
+    return response
+
+
+def leaderboards_view(request: HttpRequest) -> HttpResponse:
+    """``/leaderboard/``: the first open challenge's leaderboard, or the home page when none is open."""
+    challenges = selectors.challenge_list()
+    if not challenges:
+        return redirect("leaderboard:home")
+    return redirect("leaderboard:leaderboard", slug=challenges[0].slug)
+
+
 def leaderboard_view(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     # The rendered page holds nothing client-specific: it is kept per process
     # for the current ranking version (one shared read per request), so the
@@ -159,10 +196,13 @@ def participant_view(request: HttpRequest, username: str) -> HttpResponse:
     for submission in submissions:
         if submission.status == SubmissionStatus.SCORED and submission.score is not None:
             by_challenge.setdefault(submission.challenge_id, []).append(submission)
+    # In the challenges' own order (their tabs, the home page), not in the order of the latest submission.
+    groups = sorted(by_challenge.values(), key=lambda group: (group[0].challenge.position, group[0].challenge.id))
     score_charts = [
-        charts.score_chart(title=group[0].challenge.name, scores=[(s.created_at, s.score) for s in group],
+        charts.score_chart(title=group[0].challenge.name, slug=group[0].challenge.slug,
+                           scores=[(s.created_at, s.score, s.id) for s in group],
                            label=SCORE_COLUMNS[group[0].challenge.scoring].text)
-        for group in by_challenge.values()
+        for group in groups
     ]
     rows = [
         {
@@ -202,13 +242,16 @@ def submission_view(request: HttpRequest, submission_id: int) -> HttpResponse:
         "extras": _extras(submission),
         "error": public_error(submission),
     }
-    run = run_record(run_id=submission.run_id) if submission.run_id and not submission.is_active else None
+    if submission.is_active:
+        context.update(_live_chart_context(submission))
+        return render(request, "leaderboard/submission.html", context)
+    run = run_record(run_id=submission.run_id) if submission.run_id else None
     if run is not None:
         # Faults as the score counted them: when they were really in force;
         # one that was never applied is listed below but not drawn.
         context["chart"] = charts.run_chart(
             duration_s=run.duration_s,
-            seconds=[(s.second, s.rps, s.latency_p95_ms) for s in run.seconds],
+            seconds=[(s.second, s.successes, s.failures, s.latency_p95_ms) for s in run.seconds],
             down_seconds=(submission.details or {}).get("down_seconds", []),
             faults=[(f.kind, *f.in_force) for f in run.faults if f.in_force],
             ramp_up_s=selectors.profile_ramp_up_s(profile=run.profile),
@@ -224,10 +267,86 @@ def public_error(submission: Submission) -> str:
     return error.replace(submission.target_url, "the target") if submission.target_url else error
 
 
+def _live_chart_context(submission: Submission) -> dict:
+    """The chart of an active submission as far as its run got: the page draws it, progress.js extends it."""
+    live = run_live(run_id=submission.run_id) if submission.run_id else None
+    profile = live.profile if live is not None else (submission.challenge.profile or {})
+    duration_s = live.duration_s if live is not None else int(profile.get("duration_s") or 0)
+    ramp_up_s = selectors.profile_ramp_up_s(profile=profile)
+    return {
+        "live": True,
+        "ramp_up_s": ramp_up_s,
+        "chart": charts.run_chart(
+            duration_s=duration_s,
+            seconds=[(s.second, s.successes, s.failures, s.latency_p95_ms) for s in live.seconds] if live else [],
+            down_seconds=live.probe_down_seconds if live else [],
+            faults=_live_fault_spans(live) if live else [],
+            ramp_up_s=ramp_up_s,
+        ),
+        "live_faults": live.faults if live else [],
+    }
+
+
+def _live_fault_spans(live: RunLive) -> list[tuple[str, float, float]]:
+    """Faults applied so far; one still in force reaches the latest recorded second (as progress.js draws it)."""
+    latest = live.seconds[-1].second + 1 if live.seconds else 0
+    return [
+        (f.kind, f.applied_s, f.cleared_s if f.cleared_s is not None else max(f.applied_s, latest))
+        for f in live.faults if f.applied_s is not None
+    ]
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.GET.get("format") == "json" or "application/json" in request.headers.get("Accept", "")
+
+
+def _live_run_json(live: RunLive) -> dict:
+    return {
+        "status": live.status,
+        "duration_s": live.duration_s,
+        "ramp_up_s": selectors.profile_ramp_up_s(profile=live.profile),
+        # [second, successes, failures, p95 ms or null]: compact, as it is sent every second or two.
+        "seconds": [[s.second, s.successes, s.failures, s.latency_p95_ms] for s in live.seconds],
+        "probe_down_seconds": live.probe_down_seconds,
+        "faults": [
+            {"index": f.index, "kind": f.kind, "planned_at_s": f.planned_at_s, "applied_s": f.applied_s,
+             "cleared_s": f.cleared_s, "refused": bool(f.error) and f.applied_s is None}
+            for f in live.faults
+        ],
+    }
+
+
 def submission_progress_view(request: HttpRequest, submission_id: int) -> HttpResponse:
-    """The live part of a submission's page, fetched again and again by progress.js."""
+    """The live part of a submission's page, fetched again and again by progress.js.
+
+    HTML (the progress block) by default; JSON with ``Accept: application/json``
+    or ``?format=json``: the same block as ``progress_html`` plus, while it
+    runs, the seconds, probe verdicts and faults from ``?since=`` on, so a
+    follower fetches what is new rather than the whole run.
+    """
     submission = _submission(submission_id)
-    response = render(request, "leaderboard/_progress.html", _progress_context(submission))
+    context = _progress_context(submission)
+    if not _wants_json(request):
+        response = render(request, "leaderboard/_progress.html", context)
+    else:
+        raw_since = request.GET.get("since") or "0"
+        since = None if not raw_since.isascii() or not raw_since.isdigit() else int(raw_since)
+        if since is None or since > 10**7:
+            response = JsonResponse({"error": "since must be a whole number of seconds (0 or more)",
+                                     "details": {"since": ["must be a whole number of at least 0"]}}, status=400)
+        else:
+            live = None
+            if submission.status == SubmissionStatus.RUNNING and submission.run_id:
+                live = run_live(run_id=submission.run_id, since_second=since)
+            response = JsonResponse({
+                "id": submission.id,
+                "status": submission.status,
+                "finished": not submission.is_active,
+                "progress_html": render_to_string("leaderboard/_progress.html", context, request=request),
+                "run": _live_run_json(live) if live is not None else None,
+            })
+    # One URL, two representations: a cache in between must tell them apart.
+    response["Vary"] = "Accept"
     response["Cache-Control"] = "no-store"
     return response
 

@@ -204,6 +204,64 @@ def run_progress(*, run_id: int, with_health: bool = False) -> RunProgress | Non
     )
 
 
+@dataclass(frozen=True)
+class LiveSecond:
+    """One recorded second as a live chart draws it."""
+
+    second: int
+    successes: int
+    failures: int
+    latency_p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class RunLive:
+    """What a run recorded from a given second on, for a page that follows it while it runs."""
+
+    status: str
+    duration_s: int
+    profile: dict
+    seconds: list[LiveSecond]
+    # Seconds (from the same one on) in which a health probe saw the target down.
+    probe_down_seconds: list[int]
+    # Every event of the plan with what happened to it so far.
+    faults: list[FaultRecord]
+
+
+LIVE_MAX_SECONDS = 3600
+
+
+def run_live(*, run_id: int, since_second: int = 0) -> RunLive | None:
+    """The seconds, probe verdicts and faults of a run from ``since_second`` on, in four small indexed queries.
+
+    A follower asks again with the last second it holds (or a little before,
+    to pick up a late probe): each answer costs what is new, not the whole run.
+    No histograms are read.
+    """
+    run = LoadTestRun.objects.filter(pk=run_id).values("status", "profile").first()
+    if run is None:
+        return None
+    since = max(0, since_second)
+    seconds = [
+        LiveSecond(second=second, successes=successes, failures=failures, latency_p95_ms=p95)
+        for second, successes, failures, p95 in RunSample.objects.filter(run_id=run_id, second__gte=since)
+        .order_by("second").values_list("second", "successes", "failures", "latency_p95_ms")[:LIVE_MAX_SECONDS]
+    ]
+    down = sorted(set(
+        ProbeResult.objects.filter(run_id=run_id, second__gte=since, up=False).values_list("second", flat=True)
+    ))
+    faults = [
+        FaultRecord(index=index, kind=kind, planned_at_s=at_s, planned_duration_s=duration_s, applied_s=applied,
+                    cleared_s=cleared, error=error)
+        for index, kind, at_s, duration_s, applied, cleared, error in ChaosEvent.objects.filter(run_id=run_id)
+        .order_by("index").values_list("index", "kind", "at_s", "duration_s", "applied_second", "cleared_second",
+                                       "error")
+    ]
+    profile = run["profile"] or {}
+    return RunLive(status=run["status"], duration_s=int(profile.get("duration_s") or 0), profile=profile,
+                   seconds=seconds, probe_down_seconds=down, faults=faults)
+
+
 def _window_samples(*, run: LoadTestRun, start_s: int | None, end_s: int | None):
     samples = RunSample.objects.filter(run=run)
     if start_s is not None:

@@ -154,7 +154,7 @@ class SubmissionOutput(serializers.ModelSerializer):
     class Meta:
         model = Submission
         fields = [
-            "id", "challenge", "target_url", "status", "statistics", "score", "extras", "error",
+            "id", "challenge", "target_url", "status", "verified", "statistics", "score", "extras", "error",
             "idempotency_key", "created_at", "started_at", "finished_at", "status_url", "page_url",
         ]
         read_only_fields = fields

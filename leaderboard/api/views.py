@@ -353,15 +353,16 @@ def _leaderboard_body(page: selectors.LeaderboardPage) -> dict:
         "page": page.page,
         "pages": page.page_count,
         "sort": page.sort,
+        # From the rows' own figures: no model instance is built for an answer.
         "results": [
             {
                 "rank": row.rank,
-                "participant": row.participant.username,
-                "display_name": row.participant.shown_name,
-                "statistics": statistics_data(row.submission, page.columns),
-                "score": score_data(row.submission, page.challenge.scoring),
-                "submitted_at": row.submission.created_at.isoformat().replace("+00:00", "Z"),
-                "submission": submission_url.format(row.submission.id),
+                "participant": row.username,
+                "display_name": row.shown_name,
+                "statistics": statistics_data(row, page.columns),
+                "score": score_data(row, page.challenge.scoring),
+                "submitted_at": row.submitted_at.isoformat().replace("+00:00", "Z"),
+                "submission": submission_url.format(row.submission_id),
             }
             for row in page.rows
         ],

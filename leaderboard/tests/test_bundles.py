@@ -87,6 +87,7 @@ def test_the_verified_filter_ranks_each_participants_best_verified_result(alice,
     verified = scored_make(participant=alice[0], challenge=either, statistics=(1, 1, 1), score=50.0)
     scored_make(participant=bob, challenge=either, statistics=(1, 1, 1), score=70.0)
     Submission.objects.filter(id=verified.id).update(verified=True, target_url="", bundle=BUNDLE)
+    services.submission_best_refresh(participant_id=alice[0].id, challenge_id=either.id)
     everyone = selectors.leaderboard_page(challenge=either)
     assert everyone.rows[0].submission.id == unverified_best.id
     only = selectors.leaderboard_page(challenge=either, verified_only=True)

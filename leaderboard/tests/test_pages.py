@@ -88,11 +88,16 @@ def test_a_service_never_down_reads_never_and_absent_figures_a_dash(client, alic
 # --- ranking, sorting, paging ------------------------------------------------
 
 
-def test_the_home_page_shows_a_tab_per_challenge_and_the_first_leaderboard(client, db):
-    content = client.get("/").content.decode()
+def test_a_leaderboard_page_shows_a_tab_per_challenge_and_marks_its_own(client, db):
+    content = client.get("/leaderboard/robust-service/").content.decode()
     for name in ("Robust Service", "Graceful Degradation", "Longest Upkeep"):
         assert name in content
     assert 'aria-current="page">Robust Service' in content
+
+
+def test_leaderboard_without_a_slug_goes_to_the_first_challenge(client, db):
+    response = client.get("/leaderboard/")
+    assert response.status_code == 302 and response["Location"] == "/leaderboard/robust-service/"
 
 
 def test_it_ranks_each_participants_best_and_ties_go_to_the_earlier_submission(client, db):
@@ -332,6 +337,7 @@ def test_an_absent_figure_sorts_as_the_worst_of_its_column(client, db):
 def test_the_page_sorts_by_column_keys_and_refuses_an_unknown_one(client, alice):
     mine = scored_make(participant=alice[0], challenge=challenge_get("robust-service"), statistics=(1.0, 1.0, 1.0), score=1.0)
     Submission.objects.filter(id=mine.id).update(verified=True)
+    services.submission_best_refresh(participant_id=alice[0].id, challenge_id=mine.challenge_id)
     response = client.get("/leaderboard/robust-service/?sort=requests_handled")
     assert response.status_code == 400
     assert "avg_latency_ms" in response.content.decode()
@@ -378,3 +384,137 @@ def test_a_score_and_its_statistics_read_the_same_on_every_page(client, alice, s
     assert figures["submission"] == expected
     assert figures["participant"] == expected
     assert figures["chart"] == [expected[-1]]
+
+
+# --- the home page: what this is, how to take part, the challenges ---------------
+
+
+def test_the_home_page_tells_a_first_time_visitor_how_to_take_part_in_three_steps(client, db):
+    response = client.get("/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "<h1>SRE Chaos Challenge</h1>" in content and "url-anvil" in content
+    steps = re.search(r'<ol class="step-list">(.*?)</ol>', content, flags=re.S).group(1)
+    headings = re.findall(r"<h3>(.*?)</h3>", steps)
+    assert headings == ["Get a participant and its API key", "Build around url-anvil", "Submit it and watch it live"]
+    assert "create_participant" in steps
+    assert "<strong>URL</strong>" in steps and "<strong>bundle</strong>" in steps
+    assert "/api/v1/submissions" in steps and "page_url" in steps
+    assert '<a href="/api/docs/">Read the API docs</a>' in steps
+
+
+def test_the_home_page_lists_the_open_challenges_in_order_with_rules_link_and_top_score(client, alice, outsider):
+    robust = challenge_get("robust-service")
+    scored_make(participant=alice[0], challenge=robust, statistics=(30.0, 1.0, 100.0), score=30.0)
+    scored_make(participant=outsider[0], challenge=robust, statistics=(10.0, 1.0, 100.0), score=10.0)
+    closed = challenge_get("graceful-degradation")
+    closed.is_active = False
+    closed.save()
+    content = client.get("/").content.decode()
+    cards = re.findall(r'<li class="challenge-card" data-challenge="([^"]+)">(.*?)</li>', content, flags=re.S)
+    assert [slug for slug, _ in cards] == ["robust-service", "longest-upkeep"]
+    robust_card, upkeep_card = (card for _, card in cards)
+    assert '<a href="/leaderboard/robust-service/">Robust Service</a>' in robust_card
+    assert robust.description in robust_card and "Score = Sustained RPS" in robust_card
+    top = html.unescape(re.sub(r"<[^>]+>|\s+", " ", re.search(r'<p class="challenge-top">(.*?)</p>', robust_card,
+                                                               flags=re.S).group(1))).split()
+    assert " ".join(top) == "Top score 30.00 by Alice A. · 2 participants ranked"
+    assert '<a href="/leaderboard/longest-upkeep/">Longest Upkeep</a>' in upkeep_card
+    assert "No score yet" in upkeep_card
+
+
+def test_the_home_page_is_kept_until_a_new_score(client, alice, settings, django_capture_on_commit_callbacks,
+                                                 django_assert_num_queries):
+    settings.LEADERBOARD_CACHE_S = 60
+    assert "No score yet" in client.get("/").content.decode()
+    with django_assert_num_queries(0):
+        assert client.get("/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        scored_make(participant=alice[0], challenge=challenge_get("longest-upkeep"), statistics=(42.0, None, 0.0),
+                    score=42.0)
+    assert '<strong class="top-score">42</strong>' in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize("path", ["/", "/leaderboard/robust-service/", "/participants/alice/", "/api/docs/"])
+def test_every_page_has_the_same_navigation_and_marks_where_you_are(client, alice, path):
+    content = client.get(path).content.decode()
+    nav = re.search(r'<nav aria-label="Site">(.*?)</nav>', content, flags=re.S) or re.search(
+        r"<header class=\"site-header\">.*?<nav>(.*?)</nav>", content, flags=re.S)
+    links = re.findall(r'<a href="([^"]+)"([^>]*)>([^<]+)</a>', nav.group(1))
+    assert [(href, text) for href, _, text in links] == [("/", "Home"), ("/leaderboard/", "Leaderboards"),
+                                                        ("/api/docs/", "API docs")]
+    current = [text for _, attrs, text in links if 'aria-current="page"' in attrs]
+    expected = {"/": ["Home"], "/leaderboard/robust-service/": ["Leaderboards"], "/api/docs/": ["API docs"]}
+    assert current == expected.get(path, [])
+
+
+# --- the participant page: improvement over time ---------------------------------------
+
+
+def test_a_participants_charts_come_in_the_challenges_order(client, alice):
+    now = timezone.now()
+    # Submitted in the reverse of the challenges' order: the newest first would reverse the charts.
+    for hours, slug in enumerate(["robust-service", "graceful-degradation", "longest-upkeep"]):
+        scored_make(participant=alice[0], challenge=challenge_get(slug), statistics=(1.0, 1.0, 1.0), score=1.0,
+                    created_at=now - timedelta(hours=hours))
+    content = client.get("/participants/alice/").content.decode()
+    assert re.findall(r'<figure class="score-chart" data-challenge="([^"]+)"', content) == [
+        "robust-service", "graceful-degradation", "longest-upkeep"]
+
+
+def test_every_score_chart_is_drawn_at_one_fixed_size(client, alice):
+    for slug in ("robust-service", "graceful-degradation", "longest-upkeep"):
+        scored_make(participant=alice[0], challenge=challenge_get(slug), statistics=(1.0, 1.0, 1.0), score=1.0)
+    content = client.get("/participants/alice/").content.decode()
+    sizes = re.findall(r'<figure class="score-chart"[^>]*>.*?<svg class="chart" width="(\d+)" height="(\d+)" '
+                       r'viewBox="0 0 (\d+) (\d+)"', content, flags=re.S)
+    assert len(sizes) == 3
+    # Width and height in CSS pixels equal to the viewBox: one user unit is one pixel, so 11 is 11 px.
+    assert {(w, h) for w, h, _, _ in sizes} == {(vw, vh) for _, _, vw, vh in sizes} and len(set(sizes)) == 1
+    css = (settings_base() / "static/css/site.css").read_text()
+    rule = re.search(r"\.score-charts \{([^}]*)\}", css).group(1)
+    assert "grid" in rule and "flex: 1" not in css
+
+
+def settings_base():
+    from django.conf import settings
+
+    return settings.BASE_DIR
+
+
+def test_a_participant_page_shows_the_best_score_so_far_and_how_far_it_came(client, alice):
+    robust = challenge_get("robust-service")
+    now = timezone.now()
+    for hours, score in ((3, 10.0), (2, 30.0), (1, 20.0)):
+        scored_make(participant=alice[0], challenge=robust, statistics=(score, 1.0, 100.0), score=score,
+                    created_at=now - timedelta(hours=hours))
+    content = client.get("/participants/alice/").content.decode()
+    assert "Improvement over time" in content
+    assert 'class="series-best"' in content and "best so far" in content
+    summary = " ".join(re.sub(r"<[^>]+>", "", re.search(r'<span class="score-summary">(.*?)</span>', content,
+                                                        flags=re.S).group(1)).split())
+    assert html.unescape(summary) == ("3 scored submissions · first 10.00 · best 30.00 (+200.0% on the first) · "
+                                      "latest 20.00")
+    # Each point opens its submission.
+    ids = list(Submission.objects.filter(participant=alice[0]).order_by("created_at").values_list("id", flat=True))
+    assert re.findall(r'<a href="/submissions/(\d+)/" aria-label="Submission \d+: score [^"]+">', content) == [
+        str(i) for i in ids]
+
+
+# --- the run chart: successes and failures apart ---------------------------------------
+
+
+def test_the_submission_chart_stacks_failed_requests_on_successful_ones(client, alice):
+    challenge = challenge_get("graceful-degradation")
+    # Seconds 0-4 serve, 5-9 fail every request.
+    per_second = [(10, 10, 20.0)] * 5 + [(33, 0, 1.0)] * 5
+    run = run_make(duration_s=10, per_second=per_second, down=set(range(5, 10)))
+    submission = score_a_run(participant=alice[0], challenge=challenge, run=run)
+    content = client.get(f"/submissions/{submission.id}/").content.decode()
+    chart = re.search(r'<svg class="chart".*?</svg>', content, flags=re.S).group(0)
+    success = re.search(r'class="series-success" d="([^"]*)"', chart).group(1)
+    failure = re.search(r'class="series-failure" d="([^"]*)"', chart).group(1)
+    assert success and failure and success != failure
+    assert "Successful requests per second" in content and "failed requests per second, stacked" in content
+    # Colours come from the stylesheet (light or dark), never from the markup.
+    assert not re.search(r'(fill|stroke)="#', chart)

@@ -103,6 +103,12 @@ class RunLifecycle:
             outcome.error = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
             if type(exc).__name__ == "SoftTimeLimitExceeded":
                 outcome.error, outcome.end_reason = "the run exceeded its time limit", EndReason.TIMEOUT
+            elif isinstance(exc, SystemExit | KeyboardInterrupt):
+                # The worker was stopped under the run (a shutdown, a restart):
+                # the platform's doing, not the target's, so it ends as a run
+                # lost with its worker, which its requester may start again.
+                outcome.error = f"the worker was stopped during the run ({outcome.error})"
+                outcome.end_reason = EndReason.WORKER_LOST
             unexpected = exc
         finally:
             # Faults first: whatever else fails, the anvil must not stay broken.

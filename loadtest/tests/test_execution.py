@@ -248,3 +248,23 @@ def test_a_place_whose_runner_probes_stores_the_runners_probes(anvil_server, mon
     summary = run_probe_summary(run=run)
     assert summary["probed_seconds"] >= 2 and summary["down_seconds"] == []
     assert ProbeResult.objects.filter(run=run, up=True).exclude(instance="").exists()
+
+
+@pytest.mark.parametrize("stop", [SystemExit(-15), KeyboardInterrupt()])
+def test_a_run_whose_worker_is_stopped_under_it_ends_as_lost_with_its_worker(anvil_server, monkeypatch, stop):
+    from loadtest.execution import places
+    from loadtest.models import EndReason
+
+    class StoppedPlace(places.LocalPlace):
+        # A worker's shutdown reaches the run as SystemExit (a pool process's
+        # SIGTERM) or KeyboardInterrupt (Ctrl-C) while it runs.
+        def runner_start(self):
+            raise stop
+
+    monkeypatch.setattr("loadtest.services.place_for", lambda *, run: StoppedPlace(run=run))
+    run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=3))
+    with pytest.raises(type(stop)):
+        services.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.end_reason) == (RunStatus.FAILED, EndReason.WORKER_LOST)
+    assert run.error.startswith("the worker was stopped during the run")
