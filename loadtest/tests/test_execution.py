@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 import urllib.request
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from anvil.services import fault_list
 from common.testing import anvil_running, runner_processes, tiny_profile, wait_until
 from loadtest import services
-from loadtest.models import ChaosEvent, ProbeResult, RunStatus
+from loadtest.models import ChaosEvent, ProbeResult, RunSample, RunStatus
 from loadtest.selectors import run_probe_summary, run_window_stats
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -105,15 +104,15 @@ def test_a_crash_fault_shows_as_new_instances_and_down_seconds(tmp_path, anvil_s
 def test_cancel_stops_the_load_clears_faults_and_records_cancelled(anvil_server):
     plan = [{"at_s": 0, "duration_s": 20, "kind": "latency", "params": {"ms": 50}}]
     run = services.run_create(target_url=anvil_server.url, profile=tiny_profile(duration_s=20), chaos_plan=plan)
-    started = time.monotonic()
 
-    def cancel_after_two_seconds() -> bool:
-        return time.monotonic() - started > 2.5
+    def cancel_once_loaded() -> bool:
+        # A condition, not a time: a busy machine may take long to start the load.
+        return RunSample.objects.filter(run_id=run.pk, requests__gt=0).exists()
 
-    run = services.run_execute(run_id=run.pk, cancel_check=cancel_after_two_seconds)
+    run = services.run_execute(run_id=run.pk, cancel_check=cancel_once_loaded)
 
     assert run.status == RunStatus.CANCELLED and "cancel" in run.error
-    assert time.monotonic() - started < 12
+    assert run.samples.count() < 20  # it stopped well before its planned end
     assert fault_list() == []
     assert ChaosEvent.objects.get(run=run).cleared_at is not None
     assert run.samples.exists() and run.total_requests > 0

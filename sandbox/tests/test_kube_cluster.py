@@ -74,10 +74,10 @@ def test_a_bundle_that_cannot_pull_fails_at_once_with_the_pods_reason():
     with _standin(waiting="ImagePullBackOff") as standin:
         sandbox = _sandbox(standin)
         sandbox.create()
-        started = time.monotonic()
-        with pytest.raises(SandboxNotReady, match=r"anvil-\d+/anvil: ImagePullBackOff: .*url-anvil@sha256:a+: not found"):
-            sandbox.wait_ready(ready_s=60)
-    assert time.monotonic() - started < 30  # it did not wait out the allowance
+        with pytest.raises(SandboxNotReady, match=r"anvil-\d+/anvil: ImagePullBackOff: .*url-anvil@sha256:a+: not found") as raised:
+            sandbox.wait_ready(ready_s=600)
+    # At once, on the pod's reason, not at the end of the allowance.
+    assert "not available within" not in str(raised.value)
 
 
 def test_a_bundle_that_never_gets_available_fails_with_what_the_cluster_said():

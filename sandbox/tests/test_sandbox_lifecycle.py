@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from common.testing import celery_worker, tiny_profile, wait_until
 from loadtest import services
-from loadtest.models import EndReason, LoadTestRun, RunStatus
+from loadtest.models import EndReason, LoadTestRun, RunSample, RunStatus
 from sandbox.engine import engine_client
 from sandbox.services import sandboxes_reap
 from sandbox.tests.bundles import example
@@ -124,23 +124,21 @@ def test_the_limits_of_the_manifest_are_the_containers_limits_and_an_oom_kill_is
 
 @pytest.mark.django_db
 def test_a_bundle_that_never_gets_ready_fails_the_run_with_what_its_container_said(sandbox_ready):
-    started = time.monotonic()
-
     run = bundle_run(bundle=CRASHING, profile=tiny_profile(duration_s=3))
 
     assert run.status == RunStatus.FAILED and run.end_reason == EndReason.ERROR
     assert "crash-looping" in run.error and "exit code 3" in run.error, run.error
     assert "cannot find my configuration" in run.error
-    assert time.monotonic() - started < 30
+    # At once, on the crash loop, not at the end of the start-up allowance.
+    assert "not ready within" not in run.error
     assert run.generator["sandbox"]["torn_down"] is True
 
 
 @pytest.mark.django_db
 def test_a_cancelled_run_leaves_no_container_or_network(sandbox_ready):
-    started = time.monotonic()
-
+    # Cancelled once the load is under way, however long a busy machine takes to get there.
     run = bundle_run(bundle=example("bare-anvil.yaml"), profile=tiny_profile(duration_s=30),
-                     cancel_check=lambda: time.monotonic() - started > 8)
+                     cancel_check=lambda: RunSample.objects.filter(requests__gt=0).exists())
 
     assert run.status == RunStatus.CANCELLED, run.error
     assert run.total_requests > 0
