@@ -8,6 +8,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from common.health import healthz
 from common.metrics_auth import metrics
 
+# The admin's lists of runs and submissions need the width its side menu takes.
+admin.site.enable_nav_sidebar = False
+
 urlpatterns = [path("healthz", healthz, name="healthz")]
 
 if settings.ENABLE_LOCAL_TRACKER:

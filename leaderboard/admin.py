@@ -126,7 +126,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 @admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
     list_display = ["id", "participant_shown", "challenge", "status", "statistics_shown", "score_shown", "is_best",
-                    "verified", "created_at", "finished_at"]
+                    "verified", "created_at"]
     list_filter = ["challenge", "status", "is_best", "verified"]
     list_select_related = ["participant", "challenge"]
     search_fields = ["participant__username", "target_url"]

@@ -32,7 +32,10 @@ def nice_ceiling(value: float) -> float:
 
 
 def _label(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:,.1f}"
+    """An axis label: whole numbers as they are, others with at most two decimals (``22.5``, not ``22``)."""
+    if value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 @dataclass
@@ -196,6 +199,9 @@ def _runs(values: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
+POINT_INSET = 18
+
+
 @dataclass
 class ScorePoint:
     x: float
@@ -258,9 +264,10 @@ def score_chart(
         return chart
     ordered = sorted(scores, key=lambda entry: (entry[0], entry[2] if len(entry) > 2 else 0))
     top = nice_ceiling(max(entry[1] for entry in ordered))
-    plot_w = chart.right - chart.left
     plot_h = chart.bottom - chart.top
     last = len(ordered) - 1
+    # Points stay clear of the axis labels on the left and of the edge on the right.
+    first_x, last_x = chart.left + POINT_INSET, chart.right - POINT_INSET
 
     def y_of(value: float) -> float:
         return round(chart.bottom - plot_h * max(value, 0.0) / top, 1)
@@ -269,7 +276,7 @@ def score_chart(
     best_line: list[str] = []
     for index, entry in enumerate(ordered):
         when, score = entry[0], entry[1]
-        x = round(chart.left + plot_w * (index / last if last else 0.5), 1)
+        x = round(first_x + (last_x - first_x) * (index / last if last else 0.5), 1)
         is_record = best is None or score > best
         if is_record:
             if best is not None:

@@ -213,7 +213,6 @@ class LeaderboardEntry(models.Model):
     statistic_3 = models.FloatField(null=True)
     # The submission's created_at: the tie-break of equal scores.
     submitted_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True)
     verified = models.BooleanField()
     username = models.CharField(max_length=40)
     display_name = models.CharField(max_length=100, blank=True)

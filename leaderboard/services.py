@@ -410,17 +410,24 @@ def _submission_mark(*, submission_id: int, status: str, error: str, now: dateti
     )
 
 
+# What a re-ranking reads of a participant's scored submissions: what their entries copy, and is_best.
+_ENTRY_SOURCE_FIELDS = ("id", "participant_id", "challenge_id", "score", "statistic_1", "statistic_2", "statistic_3",
+                        "created_at", "verified", "is_best")
+
+
 def submission_best_refresh(*, participant_id: int, challenge_id: int) -> Submission | None:
     """Mark the participant's best scored submission of a challenge (ties: the earlier one) and re-rank.
 
     The one place a best submission changes: called in the scoring
-    transaction, after deletions and after anything else that changes a
-    score. It keeps the participant's entries of the challenge's two boards
-    (their best, their best verified) and rewrites the ranks of a board whose
-    entry changed, all in one transaction and under a lock on the challenge's
-    row, so that two submissions of one challenge scored at once are ranked
-    one after the other. The partial unique constraint keeps at most one best
-    row per participant and challenge.
+    transaction and after anything else that changes a score or what is
+    scored (deletions go through ``submissions_delete`` and
+    ``participants_delete``, which call it). It keeps the participant's
+    entries of the challenge's two boards (their best, their best verified)
+    and rewrites the ranks of a board whose entry changed, all in one
+    transaction and under a lock on the challenge's row, so that two
+    submissions of one challenge scored at once are ranked one after the
+    other. The partial unique constraint keeps at most one best row per
+    participant and challenge.
     """
     with transaction.atomic():
         _challenge_lock(challenge_id=challenge_id)
@@ -450,11 +457,6 @@ def submission_best_refresh(*, participant_id: int, challenge_id: int) -> Submis
     return best
 
 
-# What an entry copies from its submission (besides the participant's names).
-_ENTRY_SOURCE_FIELDS = ("id", "participant_id", "challenge_id", "score", "statistic_1", "statistic_2", "statistic_3",
-                        "created_at", "finished_at", "verified", "is_best")
-
-
 def _challenge_lock(*, challenge_id: int) -> None:
     """Inside a transaction: wait for, then hold, the challenge's row lock until the transaction ends.
 
@@ -475,7 +477,7 @@ def _entry_put(*, challenge_id: int, participant_id: int, verified_only: bool, s
     copy = {
         "submission_id": submission.id, "score": submission.score, "statistic_1": submission.statistic_1,
         "statistic_2": submission.statistic_2, "statistic_3": submission.statistic_3,
-        "submitted_at": submission.created_at, "finished_at": submission.finished_at, "verified": submission.verified,
+        "submitted_at": submission.created_at, "verified": submission.verified,
     }
     existing = entry.values(*copy).first()
     if existing == copy:
@@ -528,7 +530,7 @@ def challenge_ranking_rebuild(*, challenge_id: int) -> int:
     verified board, each participant's best verified scored submission.
     """
     fields = ("id", "participant_id", "score", "statistic_1", "statistic_2", "statistic_3", "created_at",
-              "finished_at", "verified", "participant__username", "participant__display_name")
+              "verified", "participant__username", "participant__display_name")
     with transaction.atomic():
         _challenge_lock(challenge_id=challenge_id)
         LeaderboardEntry.objects.filter(challenge_id=challenge_id).delete()
@@ -545,7 +547,7 @@ def challenge_ranking_rebuild(*, challenge_id: int) -> int:
             LeaderboardEntry(
                 challenge_id=challenge_id, verified_only=verified_only, rank=rank, submission_id=row[0],
                 participant_id=row[1], score=row[2], statistic_1=row[3], statistic_2=row[4], statistic_3=row[5],
-                submitted_at=row[6], finished_at=row[7], verified=row[8], username=row[9], display_name=row[10],
+                submitted_at=row[6], verified=row[7], username=row[8], display_name=row[9],
             )
             for verified_only, rows in ((False, everyone), (True, verified))
             for rank, row in enumerate(rows, start=1)
@@ -568,6 +570,11 @@ def submissions_delete(*, submission_ids: list[int]) -> int:
         deleted = Submission.objects.filter(id__in=submission_ids).delete()[1].get(Submission._meta.label, 0)
         for challenge_id, participant_id in pairs:
             submission_best_refresh(participant_id=participant_id, challenge_id=challenge_id)
+        # An entry deleted with its submission (the foreign key cascades) left
+        # a gap that no refresh above saw: count both boards again.
+        for challenge_id in sorted({challenge_id for challenge_id, _ in pairs}):
+            for verified_only in (False, True):
+                _ranks_recount(challenge_id=challenge_id, verified_only=verified_only)
     return deleted
 
 

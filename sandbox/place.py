@@ -67,20 +67,90 @@ def healthz_probe(*, url: str, timeout_s: float) -> dict:
             "instance": instance[:100], "error": error}
 
 
-class SandboxPlace:
+class SandboxPlaceBase:
+    """What the sandbox's places share, whichever backend: faults, the description of what ran, the release.
+
+    A backend sets ``backend``, makes ``self.sandbox`` in ``prepare`` (an
+    object with the members ``SandboxFaultControl`` uses, ``containers()``
+    and ``errors``), and says how it is removed (``_teardown``).
+    """
+
     name = "sandbox"
     probes_in_runner = True
+    backend = ""
 
     def __init__(self, *, run) -> None:
         self.run = run
         self.spec = run.place_spec or {}
-        self.sandbox: Sandbox | None = None
+        self.sandbox = None
         self.faults: SandboxFaultControl | None = None
         self.ready_in_s: float | None = None
         self.torn_down = False
         self._token = secrets.token_urlsafe(24)
-        self._entry: tuple[str, int] | None = None
         self._containers: list[dict] | None = None
+
+    @property
+    def sandbox_id(self) -> str | None:
+        return self.sandbox.id if self.sandbox is not None else None
+
+    def fault_control(self) -> SandboxFaultControl:
+        assert self.sandbox is not None
+        if self.faults is None:
+            self.faults = SandboxFaultControl(sandbox=self.sandbox, token=self._token)
+        return self.faults
+
+    def describe(self) -> dict:
+        """What ran, merged into the run's ``generator``: asked after ``release``, so the containers as they were then."""
+        containers = self._containers if self._containers is not None else (
+            self.sandbox.containers() if self.sandbox is not None else [])
+        bundle = [c for c in containers if c["role"] == "app"]
+        return {
+            "place": self.name,
+            "sandbox": {
+                "backend": self.backend,
+                "id": self.sandbox_id,
+                "ready_s": round(self.ready_in_s, 2) if self.ready_in_s is not None else None,
+                "containers": [{key: c[key] for key in ("name", "pod", "role", "image", "state", "restarts",
+                                                         "oom_killed")} for c in containers],
+                "restarts": sum(c["restarts"] for c in bundle),
+                "pod_kills": self.faults.restarts_caused if self.faults is not None else 0,
+                "torn_down": self.torn_down,
+            },
+        }
+
+    def release(self) -> None:
+        """Remove everything however the run ended; never raises (what is left carries its deadline for the reaper)."""
+        if self.faults is not None:
+            self.faults.close()
+        try:
+            if self.sandbox is None:
+                self.torn_down = True
+                return
+            # The last look at the containers (restarts, states) before they go.
+            self._containers = self.sandbox.containers()
+            try:
+                self.torn_down = self._teardown()
+            except self.sandbox.errors as exc:
+                logger.warning("sandbox %s: teardown failed (the reaper removes it after its deadline): %s",
+                               self.sandbox_id, exc)
+                self.torn_down = False
+        finally:
+            self._close()
+
+    def _teardown(self) -> bool:
+        """Remove the sandbox; whether nothing of it is left standing."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Let go of the backend's client, once everything is removed."""
+
+
+class SandboxPlace(SandboxPlaceBase):
+    backend = "docker"
+
+    def __init__(self, *, run) -> None:
+        super().__init__(run=run)
+        self._entry: tuple[str, int] | None = None
 
     # --- before the load -----------------------------------------------------------
 
@@ -136,49 +206,12 @@ class SandboxPlace:
         except ENGINE_ERRORS as exc:
             raise hooks.PlaceUnavailable(f"sandbox {self.sandbox.id}: the load runner could not start: {exc}") from exc
 
-    def fault_control(self) -> SandboxFaultControl:
-        assert self.sandbox is not None
-        if self.faults is None:
-            self.faults = SandboxFaultControl(sandbox=self.sandbox, token=self._token)
-        return self.faults
-
     # --- after ---------------------------------------------------------------------------
 
-    def describe(self) -> dict:
-        """What ran, merged into the run's ``generator``: asked after ``release``, so the containers as they were then."""
-        containers = self._containers if self._containers is not None else (
-            self.sandbox.containers() if self.sandbox is not None else [])
-        bundle = [c for c in containers if c["role"] == "app"]
-        return {
-            "place": self.name,
-            "sandbox": {
-                "backend": "docker",
-                "id": self.sandbox.id if self.sandbox is not None else None,
-                "ready_s": round(self.ready_in_s, 2) if self.ready_in_s is not None else None,
-                "containers": [{key: c[key] for key in ("name", "pod", "role", "image", "state", "restarts",
-                                                         "oom_killed")} for c in containers],
-                "restarts": sum(c["restarts"] for c in bundle),
-                "pod_kills": self.faults.restarts_caused if self.faults is not None else 0,
-                "torn_down": self.torn_down,
-            },
-        }
-
-    def release(self) -> None:
-        if self.faults is not None:
-            self.faults.close()
-        if self.sandbox is None:
-            self.torn_down = True
-            return
-        # The last look at the containers (restarts, states) before they go.
-        self._containers = self.sandbox.containers()
-        try:
-            sandbox_remove(client=self.sandbox.client, sandbox_id=self.sandbox.id, state_dir=self.sandbox.files.parent)
-            left = self.sandbox.client.api.containers(all=True, filters={"label": f"{engine.LABEL}={self.sandbox.id}"})
-            self.torn_down = not left
-        except ENGINE_ERRORS as exc:
-            logger.warning("sandbox %s: teardown failed (the reaper removes it after its deadline): %s",
-                           self.sandbox.id, exc)
-            self.torn_down = False
+    def _teardown(self) -> bool:
+        sandbox_remove(client=self.sandbox.client, sandbox_id=self.sandbox.id, state_dir=self.sandbox.files.parent)
+        left = self.sandbox.client.api.containers(all=True, filters={"label": f"{engine.LABEL}={self.sandbox.id}"})
+        return not left
 
 
 def sandbox_place_make(*, run):

@@ -25,6 +25,8 @@ PALETTE = ("#1f6feb", "#d1495b", "#2a9d8f", "#8e44ad", "#e67e22", "#0b7285", "#6
 OTHER_COLOR = "#9aa3b0"
 WIDTH, HEIGHT = 900, 210
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 22, 26
+# Seven characters of a commit hash at 10 px, with room to spare.
+COMMIT_LABEL_W = 48
 
 
 @dataclass(frozen=True)
@@ -132,15 +134,17 @@ def _svg(*, title: str, unit: str, lines: list[Line], by_session: dict[str, list
     for fraction in (0, 0.5, 1):
         value = top / 1.1 * fraction
         gy = y(value)
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{gy:.1f}" y2="{gy:.1f}" stroke="#e3e7ee"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end" fill="#5b6575">{_fmt(value)}</text>')
-    parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" fill="#5b6575">{_stamp(t0)}</text>')
-    parts.append(f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end" fill="#5b6575">{_stamp(t1)}</text>')
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{gy:.1f}" y2="{gy:.1f}" class="grid"/>')
+        parts.append(f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end" class="axis-x">{_fmt(value)}</text>')
+    parts.append(f'<text x="{LEFT}" y="{HEIGHT - 6}" class="axis-x">{_stamp(t0)}</text>')
+    parts.append(f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end" class="axis-x">{_stamp(t1)}</text>')
     for ts, commit, run_id in series.commit_marks:
         mx = x(ts)
+        # A label that would run past the plot's right edge is drawn to the left of its line instead.
+        label_x, anchor = (mx + 2, "start") if mx + 2 + COMMIT_LABEL_W <= WIDTH - RIGHT else (mx - 2, "end")
         parts.append(
-            f'<g class="commit"><line x1="{mx:.1f}" x2="{mx:.1f}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#b4371f" '
-            f'stroke-dasharray="2 3" opacity="0.6"/><text x="{mx + 2:.1f}" y="{TOP + 9}" fill="#b4371f" '
+            f'<g class="commit"><line x1="{mx:.1f}" x2="{mx:.1f}" y1="{TOP}" y2="{TOP + plot_h}" '
+            f'stroke-dasharray="2 3" opacity="0.6"/><text x="{label_x:.1f}" y="{TOP + 9}" text-anchor="{anchor}" '
             f'font-size="10">{escape(commit[:7])}</text><title>commit {escape(commit)} from run #{run_id}</title></g>'
         )
     primary = lines[0]

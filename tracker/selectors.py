@@ -18,7 +18,9 @@ from tracker.regression import (
     METRICS,
     change_pct,
     load_settings_differences,
-    regression_evaluate,
+    load_settings_label,
+    regression_explain,
+    run_is_locust,
     verdict_summary,
 )
 
@@ -151,6 +153,8 @@ def target_url_for(*, target_key: str) -> str | None:
 class RunFilters:
     session: str | None = None
     test_type: str | None = None
+    # The userId a client sent; None: every user's runs.
+    user_id: str | None = None
     date_from: date | None = None
     date_to: date | None = None
 
@@ -162,12 +166,22 @@ def target_runs(*, target_key: str, filters: RunFilters):
         queryset = queryset.filter(session_id=filters.session)
     if filters.test_type:
         queryset = queryset.filter(test_type=filters.test_type)
+    if filters.user_id is not None:
+        queryset = queryset.filter(user_id=filters.user_id)
     if filters.date_from:
         queryset = queryset.filter(timestamp__gte=datetime.combine(filters.date_from, time.min, tzinfo=UTC))
     if filters.date_to:
         end = datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
         queryset = queryset.filter(timestamp__lt=end)
     return queryset.order_by("-timestamp", "-id").values(*TABLE_COLUMNS)
+
+
+def target_users(*, target_key: str) -> list[str]:
+    """The userIds that logged runs of a target, for the run table's filter."""
+    return list(
+        TrackedRun.objects.using(DB).filter(target_key=target_key).order_by("user_id")
+        .values_list("user_id", flat=True).distinct()
+    )
 
 
 def baseline_for(*, target_key: str) -> dict[str, Any] | None:
@@ -226,8 +240,10 @@ def runs_flag(*, rows: list[dict[str, Any]], baseline: dict[str, Any] | None, th
         if index is None:
             continue
         previous = series[max(0, index - window):index] if window else []
-        verdicts = regression_evaluate(baseline=base, current=row, previous=previous, threshold_pct=threshold_pct)
-        flags[row["id"]] = {"summary": verdict_summary(verdicts), "figures": verdicts}
+        moved = regression_explain(baseline=base, current=row, previous=previous, threshold_pct=threshold_pct)
+        verdicts = {metric.name: None for metric in METRICS} | {m.metric.name: m.verdict for m in moved}
+        flags[row["id"]] = {"summary": verdict_summary(verdicts), "figures": verdicts,
+                            "moved": [{"verdict": m.verdict, "text": m.text()} for m in moved]}
     return flags
 
 
@@ -237,6 +253,9 @@ def runs_compare(*, a_id: int, b_id: int) -> dict[str, Any] | None:
     if a_id not in found or b_id not in found:
         return None
     a, b = found[a_id], found[b_id]
+    for run in (a, b):
+        run["load_label"] = load_settings_label(run)
+        run["is_locust"] = run_is_locust(run)
     differences = load_settings_differences(a=a, b=b)
     figures = []
     if not differences:
@@ -247,7 +266,9 @@ def runs_compare(*, a_id: int, b_id: int) -> dict[str, Any] | None:
                 better = (pct > 0) == metric.higher_is_better
             figures.append({"metric": metric, "a": a[metric.name], "b": b[metric.name], "pct": pct,
                             "better": better})
-    return {"a": a, "b": b, "differences": differences, "figures": figures}
+    # Comparable load, but not necessarily the same service: worth a warning, not a refusal.
+    return {"a": a, "b": b, "differences": differences, "figures": figures,
+            "different_targets": a["target_key"] != b["target_key"]}
 
 
 def recordings_for(*, target_key: str, limit: int = 10) -> list[RecordingSession]:

@@ -23,6 +23,7 @@ from tracker import history, selectors, services
 from tracker.api import client_is_local
 from tracker.charts import history_charts, session_colors
 from tracker.payload import target_key_for, text_problem
+from tracker.regression import load_settings_label
 
 PAGE_SIZE = 50
 # The "every session" choice of the filter (an empty session id is a real value).
@@ -77,6 +78,8 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "tracker/index.html", {
         "targets": selectors.targets_summary(),
         "interval_s": settings.TRACKER_RECORDING_INTERVAL_S,
+        # Where this deployment's url-anvil answers (the compose stack's service name, or this machine's port).
+        "anvil_url": settings.ANVIL_CORPUS_BASE_URL,
     })
 
 
@@ -90,6 +93,7 @@ def target(request: HttpRequest, target_key: str) -> HttpResponse:
         filters = selectors.RunFilters(
             session=None if request.GET.get("session", ALL) == ALL else _text(request.GET["session"], "session"),
             test_type=_text(request.GET.get("test_type"), "test_type") or None,
+            user_id=None if request.GET.get("user", ALL) == ALL else _text(request.GET["user"], "user"),
             date_from=_date(request.GET.get("from", ""), "from"),
             date_to=_date(request.GET.get("to", ""), "to"),
         )
@@ -107,6 +111,8 @@ def target(request: HttpRequest, target_key: str) -> HttpResponse:
     for row in rows:
         row["flag"] = flags.get(row["id"])
         row["color"] = colors.get(row["session_id"])
+        row["load_label"] = load_settings_label(row)
+    users = selectors.target_users(target_key=target_key)
     recordings = selectors.recordings_for(target_key=target_key)
     query = request.GET.copy()
     query.pop("page", None)
@@ -118,7 +124,9 @@ def target(request: HttpRequest, target_key: str) -> HttpResponse:
         "legend": list(colors.items()),
         "has_other_sessions": len(series.session_runs) > len(colors),
         "filters": filters,
-        "choices": {"sessions": sorted(series.session_runs), "test_types": series.test_types},
+        "choices": {"sessions": sorted(series.session_runs), "test_types": series.test_types, "users": users},
+        # Runs of several users share this target: the table says whose each one is.
+        "several_users": len(users) > 1,
         "page": page,
         "rows": rows,
         "baseline": baseline,
@@ -128,6 +136,7 @@ def target(request: HttpRequest, target_key: str) -> HttpResponse:
         "active_recording": next((r for r in recordings if r.active), None),
         "query": query.urlencode(),
         "all_sessions": ALL,
+        "all_users": ALL,
         "interval_s": settings.TRACKER_RECORDING_INTERVAL_S,
     })
 

@@ -48,6 +48,29 @@ def test_the_page_renders_sample_urls_and_history_without_a_cdn(anvil_client, fa
     assert not re.search(r'(src|href)="(https?:)?//', page)
 
 
+def test_the_history_shows_each_time_compactly_and_on_one_line(anvil_client, fake_fetch):
+    body = post_json(anvil_client, "/api/test", {"urls": [f"{CORPUS}/us-constitution"]}).json()
+    page = anvil_client.get("/").content.decode()
+    stamp = body["timestamp"]  # 2026-03-01T12:00:00.123Z
+    shown = f"{stamp[:10]} {stamp[11:19]}"
+    assert f'<td class="when"><time datetime="{stamp}">{shown}</time></td>' in page
+    # The same compact form when the page redraws the table after a test.
+    assert "timestamp.slice(0, 10) + \" \" + timestamp.slice(11, 19)" in page
+    css = b"".join(anvil_client.get("/static/css/site.css").streaming_content).decode()
+    assert re.search(r"td\.when[^{]*\{[^}]*white-space: nowrap", css)
+
+
+def test_the_pages_buttons_are_styled_like_the_rest_of_the_site(anvil_client, fake_fetch):
+    page = anvil_client.get("/").content.decode()
+    assert '<button type="button" id="pick">Pick sample URLs</button>' in page
+    assert '<button type="submit" id="run-test">Run test</button>' in page
+    assert '/static/css/site.css' in page
+    css = b"".join(anvil_client.get("/static/css/site.css").streaming_content).decode()
+    rule = re.search(r"\nbutton, \.button \{([^}]*)\}", css).group(1)
+    assert "border-radius" in rule and "var(--button-bg)" in rule
+    assert re.search(r'button\[type="submit"\][^{]*\{[^}]*var\(--primary-bg\)', css)
+
+
 def test_sample_urls_are_five_distinct_absolute_corpus_urls(anvil_client):
     before = master_urls()
     for _ in range(20):

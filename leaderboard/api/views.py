@@ -6,7 +6,6 @@ import io
 import re
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -34,7 +33,7 @@ from leaderboard.api.serializers import (
     statistics_data,
 )
 from leaderboard.api.throttles import IPThrottle, KeyThrottle, SubmitThrottle
-from leaderboard.models import Challenge, Submission
+from leaderboard.models import Submission
 from leaderboard.ranking_version import version_get
 
 # The largest request body read: a submission is two short strings, so
@@ -330,11 +329,12 @@ class LeaderboardView(ApiView):
         key = (slug, request.query_params.get("page"), request.query_params.get("sort"))
         body = answer_cache.get(key=key, version=version)
         if body is None:
-            challenge = get_object_or_404(Challenge, slug=slug, is_active=True)
             try:
-                page_data = selectors.leaderboard_page(challenge=challenge, sort=sort, page=page)
+                page_data = selectors.leaderboard_page_by_slug(slug=slug, sort=sort, page=page)
             except FieldError as exc:
                 raise exceptions.ValidationError({exc.field: [exc.message]}) from None
+            if page_data is None:
+                raise exceptions.NotFound(f"there is no open challenge {slug!r}")
             body = JSONRenderer().render(_leaderboard_body(page_data))
             answer_cache.put(key=key, version=version, body=body)
         return HttpResponse(body, content_type="application/json")

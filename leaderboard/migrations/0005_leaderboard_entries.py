@@ -22,7 +22,6 @@ class Migration(migrations.Migration):
                 ('statistic_2', models.FloatField(null=True)),
                 ('statistic_3', models.FloatField(null=True)),
                 ('submitted_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(null=True)),
                 ('verified', models.BooleanField()),
                 ('username', models.CharField(max_length=40)),
                 ('display_name', models.CharField(blank=True, max_length=100)),

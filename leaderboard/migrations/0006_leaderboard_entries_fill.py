@@ -9,7 +9,7 @@ from here on.
 
 from django.db import migrations
 
-COPIED = ("id", "participant_id", "score", "statistic_1", "statistic_2", "statistic_3", "created_at", "finished_at",
+COPIED = ("id", "participant_id", "score", "statistic_1", "statistic_2", "statistic_3", "created_at",
           "verified", "participant__username", "participant__display_name")
 RANK_ORDER = ("-score", "created_at", "id")
 
@@ -35,7 +35,7 @@ def entries_fill(apps, schema_editor):
                         challenge_id=challenge_id, verified_only=verified_only, participant_id=row["participant_id"],
                         submission_id=row["id"], rank=rank, score=row["score"], statistic_1=row["statistic_1"],
                         statistic_2=row["statistic_2"], statistic_3=row["statistic_3"],
-                        submitted_at=row["created_at"], finished_at=row["finished_at"], verified=row["verified"],
+                        submitted_at=row["created_at"], verified=row["verified"],
                         username=row["participant__username"], display_name=row["participant__display_name"],
                     )
                     for rank, row in enumerate(rows, start=1)

@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from django.conf import settings
+
 from leaderboard.charts import nice_ceiling, run_chart, score_chart
+
+NODE = shutil.which("node")
+# Draws the stacked bands with progress.js's own functions from the geometry in argv[1].
+LIVE_GEOMETRY = """
+const given = JSON.parse(process.argv[1]);
+const g = require(given.path);
+const { rows, left, right, top, bottom, span } = given;
+const r1 = (v) => Math.round(v * 10) / 10;
+const x = (s) => r1(left + (right - left) * s / span);
+const max = g.niceCeiling(Math.max(...rows.map((r) => r[1] + r[2])));
+const y = (v) => r1(bottom - (bottom - top) * Math.min(v, max) / max);
+console.log(JSON.stringify([
+  g.bandPath(rows.filter((r) => r[1] > 0).map((r) => [r[0], 0, r[1]]), x, y),
+  g.bandPath(rows.filter((r) => r[2] > 0).map((r) => [r[0], r[1], r[1] + r[2]]), x, y),
+  g.label(max / 4), g.label(22.5), g.label(1250),
+]));
+"""
 
 
 def band_tops(path: str, chart) -> dict[int, tuple[float, float]]:
@@ -66,7 +90,13 @@ def test_every_score_point_is_labelled():
     start = datetime(2026, 11, 1, tzinfo=UTC)
     chart = score_chart(title="Robust Service", scores=[(start + timedelta(days=d), v) for d, v in enumerate([10.0, 30.0])])
     assert [p.label for p in chart.points] == ["10", "30"]
-    assert chart.points[0].x == chart.left and chart.points[1].x == chart.right
+    # The first and last submissions sit at either end, clear of the axis labels.
+    assert chart.left < chart.points[0].x < chart.left + 30 and chart.right - 30 < chart.points[1].x < chart.right
+
+
+def test_axis_labels_keep_their_fractions():
+    chart = score_chart(title="Longest Upkeep", scores=[(datetime(2026, 11, 1, tzinfo=UTC), 30.0, 1)])
+    assert [t.label for t in chart.y_ticks] == ["0", "7.5", "15", "22.5", "30"]
 
 
 def test_submissions_are_evenly_spaced_whatever_their_dates():
@@ -75,7 +105,7 @@ def test_submissions_are_evenly_spaced_whatever_their_dates():
     when = [start, start + timedelta(seconds=20), start + timedelta(seconds=40), start + timedelta(days=30)]
     chart = score_chart(title="Robust Service", scores=[(w, 10.0 + i, 100 + i) for i, w in enumerate(when)])
     xs = [p.x for p in chart.points]
-    gaps = [b - a for a, b in zip(xs, xs[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(xs)]
     assert max(gaps) - min(gaps) <= 0.2  # rounding to 0.1 only
     assert [p.submission_id for p in chart.points] == [100, 101, 102, 103]
 
@@ -87,7 +117,7 @@ def test_the_best_so_far_line_never_goes_down_and_marks_each_new_best():
     best = [tuple(map(float, xy.split(","))) for xy in chart.best_polyline.split()]
     ys = [y for _, y in best]
     # Up the page is better: a best-so-far y never grows.
-    assert all(b <= a for a, b in zip(ys, ys[1:], strict=False))
+    assert all(b <= a for a, b in itertools.pairwise(ys))
     assert min(ys) == next(p.y for p in chart.points if p.label == "40")
     # The line ends at the last submission, at the best score's height.
     assert best[-1] == (chart.points[-1].x, min(ys))
@@ -149,3 +179,19 @@ def test_a_cold_start_during_the_ramp_up_does_not_flatten_the_latency_axis():
     assert chart.p95_ticks[-1].label == "10"
     first_y = float(chart.p95_points.split()[0].split(",")[1])
     assert first_y == chart.top  # clipped at the top of the plot
+
+
+@pytest.mark.skipif(NODE is None, reason="needs Node.js to run static/leaderboard/progress.js")
+def test_the_live_page_draws_the_stacked_bands_exactly_as_the_server_does():
+    # Counts in steps of 5 keep every coordinate clear of a rounding tie (Python and JS round ties apart).
+    rows = [(0, 100, 0, 10.0), (1, 60, 40, 10.0), (2, 0, 330, 1.0), (3, 0, 330, 1.0), (5, 20, 10, 5.0),
+            (6, 20, 10, 5.0), (7, 45, 0, 5.0)]
+    chart = run_chart(duration_s=10, seconds=rows)
+    given = {"path": str(settings.BASE_DIR / "static/leaderboard/progress.js"), "rows": rows, "left": chart.left,
+             "right": chart.right, "top": chart.top, "bottom": chart.bottom, "span": chart.span}
+    result = subprocess.run([NODE, "-e", LIVE_GEOMETRY, json.dumps(given)], capture_output=True, text=True, timeout=60,
+                            check=True)
+    success, failure, quarter, small, large = json.loads(result.stdout)
+    assert success == chart.success_path
+    assert failure == chart.failure_path
+    assert [quarter, small, large] == [chart.rps_ticks[1].label, "22.5", "1,250"]

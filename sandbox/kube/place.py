@@ -16,13 +16,12 @@ import secrets
 import time
 
 from loadtest import hooks
-from sandbox.faults import SandboxFaultControl
 from sandbox.kube.cluster import KubeSandbox, SandboxNotReady
 from sandbox.kube.config import KUBE_ERRORS, KubeUnavailable, kube_api_client, kube_settings
 from sandbox.kube.objects import Identity, entrypoint_url, sandbox_objects
 from sandbox.kube.runner import KubeRunner
 from sandbox.kube.spec import quota_of
-from sandbox.place import DEFAULT_LIFETIME_S, healthz_probe
+from sandbox.place import DEFAULT_LIFETIME_S, SandboxPlaceBase, healthz_probe
 from sandbox.runtime import sandbox_id_new
 
 logger = logging.getLogger(__name__)
@@ -39,21 +38,17 @@ def run_identity(run, *, sandbox_id: str) -> Identity:
                     owner=run.owner or "")
 
 
-class KubePlace:
-    name = "sandbox"
-    probes_in_runner = True
+class KubePlace(SandboxPlaceBase):
+    backend = "kubernetes"
 
     def __init__(self, *, run) -> None:
-        self.run = run
-        self.spec = run.place_spec or {}
+        super().__init__(run=run)
         self.identity = run_identity(run, sandbox_id=sandbox_id_new())
-        self.sandbox: KubeSandbox | None = None
-        self.faults: SandboxFaultControl | None = None
-        self.ready_in_s: float | None = None
-        self.torn_down = False
-        self._token = secrets.token_urlsafe(24)
-        self._containers: list[dict] | None = None
         self._api = None
+
+    @property
+    def sandbox_id(self) -> str:
+        return self.identity.namespace
 
     def prepare(self) -> None:
         if "objects" not in self.spec or self.spec.get("backend") != "kubernetes":
@@ -96,41 +91,9 @@ class KubePlace:
         except KUBE_ERRORS as exc:
             raise hooks.PlaceUnavailable(f"sandbox {self.identity.namespace}: the load Job could not start: {exc}") from exc
 
-    def fault_control(self) -> SandboxFaultControl:
-        assert self.sandbox is not None
-        if self.faults is None:
-            self.faults = SandboxFaultControl(sandbox=self.sandbox, token=self._token)
-        return self.faults
+    def _teardown(self) -> bool:
+        return self.sandbox.teardown()
 
-    def describe(self) -> dict:
-        containers = self._containers if self._containers is not None else (
-            self.sandbox.containers() if self.sandbox is not None else [])
-        return {
-            "place": self.name,
-            "sandbox": {
-                "backend": "kubernetes",
-                "id": self.identity.namespace,
-                "ready_s": round(self.ready_in_s, 2) if self.ready_in_s is not None else None,
-                "containers": [{key: c[key] for key in ("name", "pod", "role", "image", "state", "restarts",
-                                                         "oom_killed")} for c in containers],
-                "restarts": sum(c["restarts"] for c in containers),
-                "pod_kills": self.faults.restarts_caused if self.faults is not None else 0,
-                "torn_down": self.torn_down,
-            },
-        }
-
-    def release(self) -> None:
-        if self.faults is not None:
-            self.faults.close()
-        if self.sandbox is None:
-            self.torn_down = True
-            return
-        self._containers = self.sandbox.containers()
-        try:
-            self.torn_down = self.sandbox.teardown()
-        except KUBE_ERRORS as exc:
-            logger.warning("sandbox %s: teardown failed (the reaper deletes it after its deadline): %s",
-                           self.identity.namespace, exc)
-            self.torn_down = False
-        finally:
+    def _close(self) -> None:
+        if self._api is not None:
             self._api.close()

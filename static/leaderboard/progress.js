@@ -15,18 +15,6 @@
   // Seconds asked for again on each poll, for a probe verdict stored late.
   var OVERLAP_S = 2;
 
-  var block = document.getElementById("progress");
-  if (!block) { return; }
-  var url = block.getAttribute("data-url");
-  var figure = document.getElementById("live-chart");
-  var svg = figure ? figure.querySelector("svg") : null;
-  var seconds = {};   // second -> [successes, failures, p95 ms or null]
-  var down = {};      // second -> true when a probe saw the target down
-  var faults = [];
-  var run = null;
-  var lastSecond = -1;
-  var finished = false;
-
   function niceCeiling(value) {
     if (value <= 0) { return 1; }
     var exponent = Math.floor(Math.log10(value));
@@ -38,11 +26,9 @@
     return Math.pow(10, exponent + 1);
   }
 
+  // Whole numbers as they are, others with at most two decimals (charts.py's _label).
   function label(value) {
-    var whole = value >= 10 || value === Math.floor(value);
-    return value.toLocaleString("en-US", {
-      minimumFractionDigits: whole ? 0 : 1, maximumFractionDigits: whole ? 0 : 1
-    });
+    return value.toLocaleString("en-US", { maximumFractionDigits: value === Math.floor(value) ? 0 : 2 });
   }
 
   function r1(value) { return Math.round(value * 10) / 10; }
@@ -100,6 +86,24 @@
     });
     return runs;
   }
+
+  // Under Node (the test that checks this geometry against charts.py) there is no page to follow.
+  if (typeof document === "undefined") {
+    module.exports = { niceCeiling: niceCeiling, label: label, bandPath: bandPath };
+    return;
+  }
+
+  var block = document.getElementById("progress");
+  if (!block) { return; }
+  var url = block.getAttribute("data-url");
+  var figure = document.getElementById("live-chart");
+  var svg = figure ? figure.querySelector("svg") : null;
+  var seconds = {};   // second -> [successes, failures, p95 ms or null]
+  var down = {};      // second -> true when a probe saw the target down
+  var faults = [];
+  var run = null;
+  var lastSecond = -1;
+  var finished = false;
 
   function draw() {
     if (!svg || !run) { return; }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -314,3 +315,89 @@ def test_the_index_costs_the_same_queries_for_one_or_many_targets(client):
         log(port - 9000, url=f"http://127.0.0.1:{port}")
     assert queries() == one
     assert client.get("/tracker/").content.decode().count("/tracker/targets/") == 11
+
+
+def log_as(user: str, minute: int, **details) -> int:
+    payload = client_payload(userId=user, timestamp=(T0 + timedelta(minutes=minute)).isoformat(),
+                             runDetails={"target_url": URL, **details})
+    return services.run_ingest(payload=payload)[0]
+
+
+class TestWhoseRunsAndWhatLoad:
+    def test_the_run_table_shows_each_runs_user_and_filters_by_user(self, client):
+        mine = log_as("alice", 0)
+        theirs = log_as("bob", 1)
+        page = client.get(f"/tracker/targets/{KEY}/")
+        content = page.content.decode()
+        assert "<th>User</th>" in content
+        assert '<td class="user"><code>alice</code></td>' in content and '<td class="user"><code>bob</code></td>' in content
+        assert "logged by 2 users (alice, bob)" in content
+        assert re.search(r'<select name="user">\s*<option value="__all__">all</option>\s*'
+                         r'<option value="alice">alice</option><option value="bob">bob</option>', content)
+        assert {row["id"] for row in client.get(f"/tracker/targets/{KEY}/?user=bob").context["rows"]} == {theirs}
+        assert {row["id"] for row in client.get(f"/tracker/targets/{KEY}/?user=alice").context["rows"]} == {mine}
+        assert len(client.get(f"/tracker/targets/{KEY}/?user=__all__").context["rows"]) == 2
+        assert 'selected>bob</option>' in client.get(f"/tracker/targets/{KEY}/?user=bob").content.decode()
+
+    def test_the_index_names_the_user_of_the_latest_run(self, client):
+        log_as("carol", 0)
+        assert '<td class="user"><code>carol</code></td>' in client.get("/tracker/").content.decode()
+
+    def test_a_platform_load_test_reads_as_users_and_a_clients_run_as_requests(self, client):
+        log_as("local", 0, method="POST", request_count=10, test_type="locust-constant-10u-20s")
+        log_as("local", 1, method="POST", request_count=1000, test_type="standard")
+        content = client.get(f"/tracker/targets/{KEY}/").content.decode()
+        assert '<td class="load">POST /api/test · 10 users</td>' in content
+        assert '<td class="load">POST · 1,000 requests</td>' in content
+        assert "POST · 10 ·" not in content
+
+    def test_comparing_two_load_tests_speaks_of_users_beside_the_requests_they_made(self, client):
+        a = log_as("local", 0, method="POST", request_count=10, test_type="locust-constant-10u-20s", total_requests=398)
+        b = log_as("local", 1, method="POST", request_count=10, test_type="locust-constant-10u-20s", total_requests=420)
+        content = client.get(f"/tracker/compare/?a={a}&b={b}").content.decode()
+        assert "10 requests" not in content
+        assert "Both runs: POST /api/test · 10 users" in content and "simulated users" in content
+        other = log_as("local", 2, method="POST", request_count=20, test_type="locust-constant-20u-20s")
+        refused = client.get(f"/tracker/compare/?a={a}&b={other}").content.decode()
+        assert "users: 10 vs 20" in refused and "request count" not in refused
+
+    def test_comparing_runs_of_two_targets_warns(self, client):
+        a = log_as("local", 0)
+        b = services.run_ingest(payload=client_payload(timestamp=(T0 + timedelta(minutes=1)).isoformat(),
+                                                       runDetails={"target_url": "http://127.0.0.1:8081"}))[0]
+        response = client.get(f"/tracker/compare/?a={a}&b={b}")
+        assert response.context["figures"]  # still compared
+        content = response.content.decode()
+        assert 'class="warning" role="alert"' in content and "different targets" in content
+        assert "http://127.0.0.1:8081" in content
+        same = client.get(f"/tracker/compare/?a={a}&b={log_as('local', 2)}").content.decode()
+        assert "different targets" not in same
+
+    @override_settings(ANVIL_CORPUS_BASE_URL="http://anvil:8080")
+    def test_the_recording_form_suggests_the_configured_anvil(self, client):
+        content = client.get("/tracker/").content.decode()
+        assert 'placeholder="http://anvil:8080"' in content
+
+
+def test_the_tracker_tables_scroll_inside_their_wrapper_on_a_narrow_screen(client):
+    a, b = log(0), log(1)
+    client.post("/tracker/recordings/start", {"target_url": URL, "interval_s": "60"})
+    for path in ("/tracker/", f"/tracker/targets/{KEY}/", f"/tracker/compare/?a={a}&b={b}"):
+        content = client.get(path).content.decode()
+        tables = [m.start() for m in re.finditer(r"<table\b", content)]
+        assert tables, path
+        for start in tables:
+            assert re.search(r'<div class="table-wrap">\s*$', content[:start]), (path, content[start - 60:start])
+
+
+def test_the_last_commits_label_stays_inside_its_chart(client):
+    log(0, rps=100, commit="aaaa1111")
+    log(30, rps=110, commit="ffff9999")  # the newest run: its mark is at the plot's right edge
+    page = client.get(f"/tracker/targets/{KEY}/").content.decode()
+    from tracker.charts import RIGHT, WIDTH
+
+    labels = re.findall(r'<text x="([0-9.]+)" y="[0-9.]+" text-anchor="(start|end)" font-size="10">(\w+)</text>', page)
+    newest = [(float(x), anchor) for x, anchor, text in labels if text == "ffff999"]
+    assert newest and all(anchor == "end" and x <= WIDTH - RIGHT for x, anchor in newest)
+    first = [anchor for _, anchor, text in labels if text == "aaaa111"]
+    assert first and set(first) == {"start"}

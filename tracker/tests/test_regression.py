@@ -87,11 +87,12 @@ class TestRule:
     def test_without_previous_runs_only_the_threshold_applies(self):
         assert evaluate(run(rps=50), [])["rps"] == REGRESSION
 
-    def test_a_regression_in_one_figure_outweighs_improvements_in_others(self):
+    def test_a_regression_beside_improvements_is_mixed_and_alone_is_a_regression(self):
         verdicts = evaluate(run(rps=150, avg=90), [run(), run()])
         assert verdicts["rps"] == IMPROVEMENT
         assert verdicts["avg_latency_ms"] == REGRESSION
-        assert verdict_summary(verdicts) == REGRESSION
+        assert verdict_summary(verdicts) == "mixed"
+        assert verdict_summary({**verdicts, "rps": NOISE}) == REGRESSION
 
     def test_a_higher_threshold_tolerates_more(self):
         assert evaluate(run(rps=80), [run()], threshold=25.0)["rps"] is None
@@ -147,3 +148,19 @@ def test_stored_runs_are_flagged_against_the_pinned_baseline():
     # -16% and outside the range of the previous runs (the baseline and none below 98 before it).
     assert flags[steady[1]]["summary"] == REGRESSION
     assert older not in flags and base not in flags
+
+
+def test_a_flag_names_each_figure_that_moved_by_how_much_and_against_what_noise():
+    from tracker.regression import MIXED, regression_explain
+
+    baseline = run(rps=100.0, avg=10.0, p95=12.9)
+    current = run(rps=108.0, avg=9.0, p95=16.2)
+    previous = [run(rps=101.0, avg=10.2, p95=12.1), run(rps=99.0, avg=9.8, p95=14.0)]
+    moved = {m.metric.name: m for m in regression_explain(baseline=baseline, current=current, previous=previous,
+                                                            threshold_pct=5)}
+
+    assert set(moved) == {"rps", "avg_latency_ms", "p95_latency_ms"}
+    assert moved["p95_latency_ms"].text() == "p95 latency +25.6% (12.9 → 16.2 ms; outside the recent 12.1 to 14.0 ms)"
+    assert moved["rps"].verdict == "improvement" and moved["p95_latency_ms"].verdict == "regression"
+    # p95 up while throughput and the average improved: neither a plain regression nor an improvement.
+    assert verdict_summary({name: m.verdict for name, m in moved.items()}) == MIXED

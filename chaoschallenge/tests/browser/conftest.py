@@ -24,8 +24,9 @@ from common.testing import BASE_DIR, ServerProcess
 from .servers import challenges_restore, platform_running
 
 ARTIFACTS = BASE_DIR / "test-artifacts" / "browser"
-# No internet here: without these, Chromium's background services (updates,
-# sync, safe browsing …) keep dialling out and fill the logs with refusals.
+# Tests talk to loopback only: without these, Chromium's background services
+# (updates, sync, safe browsing …) keep dialling out, and on a closed network
+# fill the logs with refusals.
 # --no-sandbox: CI runs as root, where Chromium's own sandbox will not start.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -135,8 +136,8 @@ def page(chromium: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
 
 
 @pytest.fixture(scope="package")
-def platform_server(django_db_setup, tmp_path_factory) -> Iterator[ServerProcess]:
-    """The platform as participants see it (the local tracker off)."""
+def platform_server(chromium, django_db_setup, tmp_path_factory) -> Iterator[ServerProcess]:
+    """The platform as participants see it (the local tracker off); not started when no browser can look at it."""
     with platform_running(tmp_path=tmp_path_factory.mktemp("platform")) as server:
         yield server
 

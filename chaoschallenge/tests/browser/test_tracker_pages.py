@@ -25,7 +25,7 @@ TARGET = "http://127.0.0.1:8080"
 
 
 @pytest.fixture(scope="module")
-def tracker_platform(django_db_setup, tmp_path_factory) -> Iterator[ServerProcess]:
+def tracker_platform(chromium, django_db_setup, tmp_path_factory) -> Iterator[ServerProcess]:
     env = {"ENABLE_LOCAL_TRACKER": "true", "TRACKER_DATABASE_URL": database_url_of_tests("tracker")}
     with platform_running(tmp_path=tmp_path_factory.mktemp("tracker-platform"), env=env) as server:
         yield server
