@@ -6,6 +6,7 @@ import json
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -76,6 +77,11 @@ def _wait_for_value(base: str, expr: str, *, timeout_s: float) -> float:
             result = _query(base, expr)
         except TimeoutError:
             # A busy machine: Prometheus answers late, which is not an answer yet.
+            result = []
+        except urllib.error.HTTPError as exc:
+            # 503: Prometheus could not answer in time (its query timeout) or not yet; ask again.
+            if exc.code != 503:
+                raise
             result = []
         if result and float(result[0]["value"][1]) > 0:
             return float(result[0]["value"][1])
