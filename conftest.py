@@ -67,3 +67,11 @@ def loadtest_targets_on_loopback():
         os.environ.pop("LOADTEST_ALLOWED_TARGET_HOSTS", None)
     else:
         os.environ["LOADTEST_ALLOWED_TARGET_HOSTS"] = saved_env
+
+
+@pytest.fixture
+def queue(settings):
+    """A load-test queue of this test alone, for the real workers it starts (their runs cannot reach another's)."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    settings.LOADTEST_QUEUE = name
+    return name

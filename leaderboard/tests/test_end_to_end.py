@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from rest_framework.test import APIClient
 
@@ -14,13 +12,6 @@ from leaderboard.tests.conftest import participant_make
 from leaderboard.tests.test_pages import row_cells
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def queue(settings):
-    name = f"lb-test-{uuid.uuid4().hex[:10]}"
-    settings.LOADTEST_QUEUE = name
-    return name
 
 
 def test_a_real_worker_scores_a_submission_and_the_leaderboard_shows_it(anvil_server, anvil_store, queue, tmp_path, client):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import uuid
 from datetime import timedelta
 
 import psutil
@@ -32,13 +31,6 @@ def runner_processes_for(target_url: str) -> list[psutil.Process]:
         if "loadtest.runner" in cmdline and target_url in cmdline:
             found.append(process)
     return found
-
-
-@pytest.fixture
-def queue(settings):
-    name = f"lt-test-{uuid.uuid4().hex[:10]}"
-    settings.LOADTEST_QUEUE = name
-    return name
 
 
 def enqueue(*, target_url: str, profile: dict, chaos_plan: list | None = None) -> LoadTestRun:

@@ -6,8 +6,6 @@ tests; the load is a few users for a few seconds.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
@@ -19,13 +17,6 @@ from sandbox.tests.bundles import example
 from sandbox.tests.docker import sandbox_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def queue(settings):
-    name = f"sbx-e2e-{uuid.uuid4().hex[:10]}"
-    settings.LOADTEST_QUEUE = name
-    return name
 
 
 def test_a_bundle_submitted_through_the_api_is_run_in_a_sandbox_by_a_real_worker_and_ranked_verified(
