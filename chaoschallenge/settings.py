@@ -369,12 +369,14 @@ TRACKER_MAX_BODY_BYTES = env_int("TRACKER_MAX_BODY_BYTES", 10_000_000, minimum=1
 # round trip before it would double its latency. A connection broken by a
 # database restart fails one request and is then discarded by Django.
 DATABASES["tracker"]["CONN_HEALTH_CHECKS"] = False
-if DATABASES["tracker"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django turns psycopg's prepared statements off (for transaction-mode
-    # poolers); the ingest INSERT asks for one explicitly (tracker.services)
-    # and needs them on. Django's own queries bind client-side and are never
-    # prepared either way.
-    DATABASES["tracker"]["OPTIONS"].setdefault("prepare_threshold", 5)
+for _database in DATABASES.values():
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        # Django turns psycopg's prepared statements off (for transaction-mode
+        # poolers); the hottest statements ask for one explicitly
+        # (common.prepared: the tracker's ingest INSERT, a leaderboard page's
+        # rows) and need them on. Django's own queries bind client-side and
+        # are never prepared either way.
+        _database["OPTIONS"].setdefault("prepare_threshold", 5)
 # The tracker API authenticates by its own key and uses no session, user or
 # CSRF token: it skips the browser middleware (common.middleware).
 API_SHORTCUT_PREFIXES = ["/tracker/api/"] if ENABLE_LOCAL_TRACKER else []

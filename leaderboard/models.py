@@ -198,7 +198,7 @@ class LeaderboardEntry(models.Model):
     (``leaderboard.services.submission_best_refresh``) in the transaction that
     changes any entry of the board, under a lock on the challenge's row. The
     figures and names are copies of the submission's and the participant's,
-    so that reading a page touches this table alone.
+    so that reading a page touches this table alone; so are its renderings.
     """
 
     # Covered by the constraint and the index below, which both start with it.
@@ -216,6 +216,12 @@ class LeaderboardEntry(models.Model):
     verified = models.BooleanField()
     username = models.CharField(max_length=40)
     display_name = models.CharField(max_length=100, blank=True)
+    # The entry as the page (its cells after the rank) and the API (its result
+    # without the rank) show it, and the stamp of the code that rendered them
+    # (leaderboard.board_rows): reading a page joins these instead of formatting rows.
+    row_html = models.TextField(blank=True)
+    row_json = models.TextField(blank=True)
+    rendering = models.CharField(max_length=16, blank=True)
 
     class Meta:
         constraints = [

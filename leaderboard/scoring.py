@@ -146,6 +146,18 @@ SCORE_COLUMNS: dict[str, Column] = {
 }
 
 
+def statistics_data(figures: object, columns: tuple[Column, ...]) -> dict | None:
+    """A submission's (or a board entry's) three figures as the API gives them, by column key; None until scored."""
+    if figures.score is None:
+        return None
+    values = (figures.statistic_1, figures.statistic_2, figures.statistic_3)
+    return {column.key: column.number(value) for column, value in zip(columns, values, strict=True)}
+
+
+def score_data(figures: object, scoring: str) -> int | float | None:
+    return SCORE_COLUMNS[scoring].number(figures.score)
+
+
 def value_format(*, value: float | None, decimals: int, none_text: str = "—") -> str:
     """A figure as shown on pages: thousands separators, fixed decimals, ``none_text`` for None."""
     if value is None:

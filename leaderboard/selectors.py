@@ -14,7 +14,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Model, OrderBy, QuerySet, Subquery
 from django.db.models.expressions import Col
 
+from common.prepared import prepared_fetchall
 from common.validation import FieldError
+from leaderboard.board_rows import FIGURE_FIELDS, Figures, entry_renderings, html_row, json_result, rendering_stamp
 from leaderboard.keys import api_key_matches, api_key_prefix
 from leaderboard.models import Challenge, LeaderboardEntry, Participant, Submission, SubmissionStatus
 from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, Column, Fault, Probe, RunData, Second
@@ -125,6 +127,8 @@ def sort_keys(*, challenge: Challenge) -> dict[str, SortKey]:
 # What a page reads of each entry, in this order.
 _ROW_FIELDS = ("rank", "submission_id", "participant_id", "username", "display_name", "score", "statistic_1",
                "statistic_2", "statistic_3", "submitted_at", "verified")
+# What a page shown as stored renderings reads of each entry (``shown_as``), in this order.
+_SHOWN_FIELDS = {"html": ("rank", "id", "row_html", "rendering"), "json": ("rank", "id", "row_json", "rendering")}
 
 
 class LeaderboardRow:
@@ -190,7 +194,8 @@ def _instance(model: type[ModelT], db: str, known: dict) -> ModelT:
 class LeaderboardPage:
     challenge: Challenge
     columns: tuple[Column, Column, Column]
-    rows: list[LeaderboardRow]
+    # LeaderboardRow, or with ``shown_as`` each row as shown: a ``<tr>`` (SafeString) or a JSON object (str).
+    rows: list[LeaderboardRow] | list[str]
     # The order as a sort value with the column's own key ("-avg_latency_ms"), whatever alias asked for it.
     sort: str
     page: int
@@ -226,7 +231,7 @@ def leaderboard_board(*, challenge: Challenge, verified_only: bool = False) -> Q
 
 def leaderboard_page(
     *, challenge: Challenge, sort: str | None = None, page: int = 1, per_page: int | None = None,
-    verified_only: bool = False,
+    verified_only: bool = False, shown_as: str | None = None,
 ) -> LeaderboardPage:
     """One page of a challenge's ranking, in one query (two for a page past the last one).
 
@@ -236,25 +241,27 @@ def leaderboard_page(
     other order sorts the board (one narrow row per participant); the rank
     shown stays the rank by score, and equal values keep the rank's order.
     ``verified_only`` reads the board of results the platform measured in its
-    own sandbox.
+    own sandbox. ``shown_as`` ``"html"`` or ``"json"`` gives each row as the
+    page or the API shows it, from the renderings stored with the entries.
     """
     sort_key, descending = sort_parse(challenge=challenge, sort=sort)
     per_page = per_page or settings.LEADERBOARD_PAGE_SIZE
     board = _Board(challenge=challenge, verified_only=verified_only)
+    fields = _SHOWN_FIELDS[shown_as] if shown_as else _ROW_FIELDS
     page = max(1, page)
-    rows, total = board.read(sort_key=sort_key, descending=descending, page=page, per_page=per_page)
+    rows, total = board.read(sort_key=sort_key, descending=descending, page=page, per_page=per_page, fields=fields)
     if not rows and page > 1:
         # Past the last page: show the last one.
         total = board.entries().order_by("-rank").values_list("rank", flat=True).first() or 0
         page = max(1, math.ceil(total / per_page))
-        rows, _ = board.read(sort_key=sort_key, descending=descending, page=page, per_page=per_page)
+        rows, _ = board.read(sort_key=sort_key, descending=descending, page=page, per_page=per_page, fields=fields)
 
     return _page_of(challenge=challenge, rows=rows, db=board.db, sort=f"{'-' if descending else ''}{sort_key.key}",
-                    page=page, per_page=per_page, total=total, verified_only=verified_only)
+                    page=page, per_page=per_page, total=total, verified_only=verified_only, shown_as=shown_as)
 
 
 def leaderboard_page_by_slug(
-    *, slug: str, sort: str | None = None, page: int = 1, per_page: int | None = None,
+    *, slug: str, sort: str | None = None, page: int = 1, per_page: int | None = None, shown_as: str | None = None,
 ) -> LeaderboardPage | None:
     """``leaderboard_page`` of the open challenge ``slug``; None when there is no such challenge.
 
@@ -265,26 +272,28 @@ def leaderboard_page_by_slug(
     per_page = per_page or settings.LEADERBOARD_PAGE_SIZE
     page = max(1, page)
     if sort in (None, "rank"):
-        found = _challenge_and_rank_range(slug=slug, offset=(page - 1) * per_page, per_page=per_page)
+        found = _challenge_and_rank_range(slug=slug, offset=(page - 1) * per_page, per_page=per_page,
+                                          fields=_SHOWN_FIELDS[shown_as] if shown_as else _ROW_FIELDS)
         if found is None:
             return None
         challenge, rows, total = found
         if rows or page == 1:
             return _page_of(challenge=challenge, rows=rows, db=router.db_for_read(LeaderboardEntry), sort="rank",
-                            page=page, per_page=per_page, total=total, verified_only=False)
+                            page=page, per_page=per_page, total=total, verified_only=False, shown_as=shown_as)
     else:
         challenge = Challenge.objects.filter(slug=slug, is_active=True).first()
         if challenge is None:
             return None
-    return leaderboard_page(challenge=challenge, sort=sort, page=page, per_page=per_page)
+    return leaderboard_page(challenge=challenge, sort=sort, page=page, per_page=per_page, shown_as=shown_as)
 
 
 def _page_of(*, challenge: Challenge, rows: list[tuple], db: str, sort: str, page: int, per_page: int, total: int,
-             verified_only: bool) -> LeaderboardPage:
+             verified_only: bool, shown_as: str | None) -> LeaderboardPage:
     return LeaderboardPage(
         challenge=challenge,
         columns=COLUMNS[challenge.scoring],
-        rows=[LeaderboardRow(values, challenge=challenge, db=db) for values in rows],
+        rows=(_shown_rows(rows, shown_as=shown_as, challenge=challenge, db=db) if shown_as
+              else [LeaderboardRow(values, challenge=challenge, db=db) for values in rows]),
         sort=sort,
         page=page,
         page_count=max(1, math.ceil(total / per_page)),
@@ -294,21 +303,40 @@ def _page_of(*, challenge: Challenge, rows: list[tuple], db: str, sort: str, pag
     )
 
 
+def _shown_rows(rows: list[tuple], *, shown_as: str, challenge: Challenge, db: str) -> list[str]:
+    """Rows of ``_SHOWN_FIELDS[shown_as]`` as shown; one whose stored rendering is out of date is rendered now."""
+    current = rendering_stamp(challenge.scoring)
+    stale = [entry_id for _, entry_id, _, stamp in rows if stamp != current]
+    fresh = _renderings_now(entry_ids=stale, challenge=challenge, db=db) if stale else {}
+    column = f"row_{shown_as}"
+    shown = html_row if shown_as == "html" else json_result
+    return [shown(rank=rank, rendered=fresh[entry_id][column] if entry_id in fresh else rendered)
+            for rank, entry_id, rendered, _ in rows]
+
+
+def _renderings_now(*, entry_ids: list[int], challenge: Challenge, db: str) -> dict[int, dict[str, str]]:
+    """The renderings of these entries as this release makes them (not stored: a read does not write)."""
+    found = LeaderboardEntry.objects.using(db).filter(id__in=entry_ids).values_list("id", *FIGURE_FIELDS)
+    return {row[0]: entry_renderings(figures=Figures(*row[1:]), scoring_kind=challenge.scoring) for row in found}
+
+
 # What a page read by slug loads of its challenge (anything else loads when read).
 _CHALLENGE_FIELDS = ("id", "slug", "name", "scoring", "is_active")
 
 
-def _challenge_and_rank_range(*, slug: str, offset: int, per_page: int) -> tuple[Challenge, list[tuple], int] | None:
-    """The open challenge ``slug``, the rows of its board of everyone in a range of ranks and the board's size.
+def _challenge_and_rank_range(
+    *, slug: str, offset: int, per_page: int, fields: tuple[str, ...],
+) -> tuple[Challenge, list[tuple], int] | None:
+    """The open challenge ``slug``, the rows (``fields``) of its board of everyone in a range of ranks and the
+    board's size.
 
     One query, in SQL written out (see ``_Board._rank_order_read``); None when
     no open challenge has this slug. An empty range comes back as no rows.
     """
     db = router.db_for_read(LeaderboardEntry)
     connection = connections[db]
-    with connection.cursor() as cursor:
-        cursor.execute(_challenge_and_rank_range_sql(db), [slug, False, False, offset, offset + per_page, slug, True])
-        found = cursor.fetchall()
+    found = prepared_fetchall(alias=db, sql=_challenge_and_rank_range_sql(db, fields),
+                              params=[slug, False, False, offset, offset + per_page, slug, True])
     if not found:
         return None
     head = len(_CHALLENGE_FIELDS)
@@ -316,14 +344,14 @@ def _challenge_and_rank_range(*, slug: str, offset: int, per_page: int) -> tuple
     challenge = _instance(Challenge, db, {**known, "is_active": bool(known["is_active"])})
     # A challenge without entries in the range still comes, once, with its entry's columns empty.
     values = [row[head:] for row in found if row[head] is not None]
-    converters = _row_converters(connection)
+    converters = _row_converters(connection, fields)
     if converters:
         values = [_converted(row, converters, connection) for row in values]
     return challenge, [row[:-1] for row in values], (found[0][-1] or 0)
 
 
 @functools.cache
-def _challenge_and_rank_range_sql(alias: str) -> str:
+def _challenge_and_rank_range_sql(alias: str, fields: tuple[str, ...]) -> str:
     """Parameters: slug, verified_only (the board's size); verified_only, the rank range (the rows); slug, True."""
     quote = connections[alias].ops.quote_name
 
@@ -336,7 +364,7 @@ def _challenge_and_rank_range_sql(alias: str) -> str:
                                             for name in ("challenge_id", "verified_only", "rank"))
     return (
         f"SELECT {', '.join(f'c.{column(Challenge, name)}' for name in _CHALLENGE_FIELDS)},"
-        f" {', '.join(f'e.{column(LeaderboardEntry, name)}' for name in _ROW_FIELDS)},"
+        f" {', '.join(f'e.{column(LeaderboardEntry, name)}' for name in fields)},"
         f" (SELECT b.{rank} FROM {entries} b"
         f" WHERE b.{board_challenge} = (SELECT {challenge_id} FROM {challenges} WHERE {slug} = %s)"
         f" AND b.{verified_only} = %s ORDER BY b.{rank} DESC LIMIT 1) AS {quote('board_size')}"
@@ -361,19 +389,21 @@ class _Board:
     def entries(self) -> QuerySet[LeaderboardEntry]:
         return leaderboard_board(challenge=self.challenge, verified_only=self.verified_only)
 
-    def read(self, *, sort_key: SortKey, descending: bool, page: int, per_page: int) -> tuple[list[tuple], int]:
-        """One page as tuples of ``_ROW_FIELDS``, and the board's size (0 when the page is empty)."""
+    def read(self, *, sort_key: SortKey, descending: bool, page: int, per_page: int,
+             fields: tuple[str, ...]) -> tuple[list[tuple], int]:
+        """One page as tuples of ``fields``, and the board's size (0 when the page is empty)."""
         offset = (page - 1) * per_page
         if sort_key.field is None:
-            return self._rank_order_read(descending=descending, offset=offset, per_page=per_page)
+            return self._rank_order_read(descending=descending, offset=offset, per_page=per_page, fields=fields)
         entries = self.entries()
         last_rank = entries.order_by("-rank").values("rank")[:1]
         # The rank breaks ties: equal values keep the ranking's order.
         entries = entries.order_by(sort_key.order_by(descending=descending), "rank")[offset : offset + per_page]
-        values = list(entries.annotate(board_size=Subquery(last_rank)).values_list(*_ROW_FIELDS, "board_size"))
+        values = list(entries.annotate(board_size=Subquery(last_rank)).values_list(*fields, "board_size"))
         return [row[:-1] for row in values], (values[0][-1] if values else 0)
 
-    def _rank_order_read(self, *, descending: bool, offset: int, per_page: int) -> tuple[list[tuple], int]:
+    def _rank_order_read(self, *, descending: bool, offset: int, per_page: int,
+                         fields: tuple[str, ...]) -> tuple[list[tuple], int]:
         """The rank's order — the hottest read of the platform — in SQL written out.
 
         It is what ``read`` asks the ORM for in any other order, but building
@@ -385,27 +415,26 @@ class _Board:
         would.
         """
         connection = connections[self.db]
-        sql = _rank_order_sql(self.db, descending=descending)
+        sql = _rank_order_sql(self.db, descending=descending, fields=fields)
         board = [self.challenge.id, self.verified_only]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, board + board + ([per_page, offset] if descending else [offset, offset + per_page]))
-            values = cursor.fetchall()
-        converters = _row_converters(connection)
+        values = prepared_fetchall(alias=self.db, sql=sql, params=board + board + (
+            [per_page, offset] if descending else [offset, offset + per_page]))
+        converters = _row_converters(connection, fields)
         if converters:
             values = [_converted(row, converters, connection) for row in values]
         return [row[:-1] for row in values], (values[0][-1] if values else 0)
 
 
 @functools.cache
-def _rank_order_sql(alias: str, *, descending: bool) -> str:
+def _rank_order_sql(alias: str, *, descending: bool, fields: tuple[str, ...]) -> str:
     """Parameters: the board (challenge id, verified_only) twice, then the rank range, or LIMIT and OFFSET."""
     quote = connections[alias].ops.quote_name
     table = quote(LeaderboardEntry._meta.db_table)
     column = {name: quote(LeaderboardEntry._meta.get_field(name).column)
-              for name in (*_ROW_FIELDS, "challenge_id", "verified_only")}
+              for name in (*fields, "challenge_id", "verified_only")}
     rank, board = column["rank"], f'{column["challenge_id"]} = %s AND {column["verified_only"]} = %s'
     return (
-        f"SELECT {', '.join(column[name] for name in _ROW_FIELDS)},"
+        f"SELECT {', '.join(column[name] for name in fields)},"
         f" (SELECT {rank} FROM {table} WHERE {board} ORDER BY {rank} DESC LIMIT 1) AS {quote('board_size')}"
         f" FROM {table} WHERE {board}"
         + (f" ORDER BY {rank} DESC LIMIT %s OFFSET %s" if descending
@@ -413,29 +442,29 @@ def _rank_order_sql(alias: str, *, descending: bool) -> str:
     )
 
 
-def _row_converters(connection: BaseDatabaseWrapper) -> list[tuple[int, list, Col]]:
-    """The backend's converters of ``_ROW_FIELDS`` (none on PostgreSQL), as the ORM would apply them."""
+def _row_converters(connection: BaseDatabaseWrapper, fields: tuple[str, ...]) -> list[tuple[int, list, Col]]:
+    """The backend's converters of ``fields`` (none on PostgreSQL), as the ORM would apply them."""
     table = LeaderboardEntry._meta.db_table
     found = []
-    for index in _converted_fields(connection):
-        column = LeaderboardEntry._meta.get_field(_ROW_FIELDS[index]).get_col(table)
+    for index in _converted_fields(connection, fields):
+        column = LeaderboardEntry._meta.get_field(fields[index]).get_col(table)
         found.append((index, connection.ops.get_db_converters(column) + column.get_db_converters(connection), column))
     return found
 
 
-def _converted_fields(connection: BaseDatabaseWrapper) -> tuple[int, ...]:
-    """Which of ``_ROW_FIELDS`` the connection's backend converts; asked once per backend."""
-    found = _CONVERTED_FIELDS.get(connection.vendor)
+def _converted_fields(connection: BaseDatabaseWrapper, fields: tuple[str, ...]) -> tuple[int, ...]:
+    """Which of ``fields`` the connection's backend converts; asked once per backend."""
+    found = _CONVERTED_FIELDS.get((connection.vendor, fields))
     if found is None:
         table = LeaderboardEntry._meta.db_table
-        columns = [LeaderboardEntry._meta.get_field(name).get_col(table) for name in _ROW_FIELDS]
+        columns = [LeaderboardEntry._meta.get_field(name).get_col(table) for name in fields]
         found = tuple(index for index, column in enumerate(columns)
                       if connection.ops.get_db_converters(column) + column.get_db_converters(connection))
-        _CONVERTED_FIELDS[connection.vendor] = found
+        _CONVERTED_FIELDS[(connection.vendor, fields)] = found
     return found
 
 
-_CONVERTED_FIELDS: dict[str, tuple[int, ...]] = {}
+_CONVERTED_FIELDS: dict[tuple[str, tuple[str, ...]], tuple[int, ...]] = {}
 
 
 def _converted(row: tuple, converters: list[tuple[int, list, Col]], connection: BaseDatabaseWrapper) -> tuple:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from common.validation import FieldError
+from leaderboard.board_rows import FIGURE_FIELDS, Figures, entry_renderings, rendering_stamp
 from leaderboard.keys import api_key_generate, api_key_hash
 from leaderboard.models import (
     ACTIVE_STATUSES,
@@ -430,7 +431,7 @@ def submission_best_refresh(*, participant_id: int, challenge_id: int) -> Submis
     participant and challenge.
     """
     with transaction.atomic():
-        _challenge_lock(challenge_id=challenge_id)
+        scoring_kind = _challenge_lock(challenge_id=challenge_id)
         # In the ranking order: the first row is the best, the first verified one the best verified.
         scored = list(
             Submission.objects.select_for_update()
@@ -450,25 +451,31 @@ def submission_best_refresh(*, participant_id: int, challenge_id: int) -> Submis
             best.is_best = True
         for verified_only, submission in ((False, best), (True, best_verified)):
             if _entry_put(challenge_id=challenge_id, participant_id=participant_id, verified_only=verified_only,
-                          submission=submission):
+                          submission=submission, scoring_kind=scoring_kind):
                 _ranks_recount(challenge_id=challenge_id, verified_only=verified_only)
         # A new ranking version makes every cached leaderboard answer stale at once.
         transaction.on_commit(version_bump)
     return best
 
 
-def _challenge_lock(*, challenge_id: int) -> None:
+def _challenge_lock(*, challenge_id: int, using: str = "default") -> str | None:
     """Inside a transaction: wait for, then hold, the challenge's row lock until the transaction ends.
+
+    Returns the challenge's scoring kind, read under the lock (its entries are
+    rendered by it); None if the challenge is gone, and its entries with it.
 
     Ranks depend on every entry of the challenge, so its writers take turns;
     everyone who re-ranks takes this lock before any submission's, which keeps
     the order of locks the same everywhere (no deadlock). SQLite has no row
     locks; its IMMEDIATE transactions take the database's write lock up front.
     """
-    list(Challenge.objects.select_for_update().filter(id=challenge_id).values_list("id", flat=True))
+    return (Challenge.objects.using(using).select_for_update().filter(id=challenge_id)
+            .values_list("scoring", flat=True).first())
 
 
-def _entry_put(*, challenge_id: int, participant_id: int, verified_only: bool, submission: Submission | None) -> bool:
+def _entry_put(
+    *, challenge_id: int, participant_id: int, verified_only: bool, submission: Submission | None, scoring_kind: str | None
+) -> bool:
     """Make the participant's entry of one board show ``submission`` (None: no entry); True if its place may move."""
     entry = LeaderboardEntry.objects.filter(challenge_id=challenge_id, verified_only=verified_only,
                                             participant_id=participant_id)
@@ -479,19 +486,23 @@ def _entry_put(*, challenge_id: int, participant_id: int, verified_only: bool, s
         "statistic_2": submission.statistic_2, "statistic_3": submission.statistic_3,
         "submitted_at": submission.created_at, "verified": submission.verified,
     }
-    existing = entry.values(*copy).first()
-    if existing == copy:
-        return False
+    existing = entry.values(*copy, "username", "display_name", "rendering").first()
     if existing is not None:
-        entry.update(**copy)
+        names = {"username": existing.pop("username"), "display_name": existing.pop("display_name")}
+        if existing.pop("rendering") == rendering_stamp(scoring_kind) and existing == copy:
+            return False
+        entry.update(**copy, **entry_renderings(figures=Figures(**copy, **names), scoring_kind=scoring_kind))
         return any(existing[key] != copy[key] for key in ("submission_id", "score", "submitted_at"))
     username, display_name = Participant.objects.values_list("username", "display_name").get(id=participant_id)
     board = LeaderboardEntry.objects.filter(challenge_id=challenge_id, verified_only=verified_only)
     last = board.order_by("-rank").values_list("rank", flat=True).first() or 0
+    figures = Figures(username=username, display_name=display_name, **copy)
     # At the end of the board for a moment: the re-count that follows puts it in its place.
-    LeaderboardEntry.objects.create(challenge_id=challenge_id, verified_only=verified_only,
-                                    participant_id=participant_id, rank=last + 1, username=username,
-                                    display_name=display_name, **copy)
+    LeaderboardEntry.objects.create(
+        challenge_id=challenge_id, verified_only=verified_only, participant_id=participant_id, rank=last + 1,
+        username=username, display_name=display_name, **copy,
+        **entry_renderings(figures=figures, scoring_kind=scoring_kind),
+    )
     return True
 
 
@@ -543,15 +554,18 @@ def challenge_ranking_rebuild(*, challenge_id: int) -> int:
             if row[1] not in seen:
                 seen.add(row[1])
                 verified.append(row)
-        entries = [
-            LeaderboardEntry(
-                challenge_id=challenge_id, verified_only=verified_only, rank=rank, submission_id=row[0],
-                participant_id=row[1], score=row[2], statistic_1=row[3], statistic_2=row[4], statistic_3=row[5],
-                submitted_at=row[6], verified=row[7], username=row[8], display_name=row[9],
-            )
-            for verified_only, rows in ((False, everyone), (True, verified))
-            for rank, row in enumerate(rows, start=1)
-        ]
+        scoring_kind = Challenge.objects.values_list("scoring", flat=True).get(id=challenge_id)
+        entries = []
+        for verified_only, rows in ((False, everyone), (True, verified)):
+            for rank, row in enumerate(rows, start=1):
+                figures = Figures(submission_id=row[0], score=row[2], statistic_1=row[3], statistic_2=row[4],
+                                  statistic_3=row[5], submitted_at=row[6], verified=row[7], username=row[8],
+                                  display_name=row[9])
+                entries.append(LeaderboardEntry(
+                    challenge_id=challenge_id, verified_only=verified_only, rank=rank, participant_id=row[1],
+                    **{name: getattr(figures, name) for name in FIGURE_FIELDS},
+                    **entry_renderings(figures=figures, scoring_kind=scoring_kind),
+                ))
         LeaderboardEntry.objects.bulk_create(entries, batch_size=2000)
         transaction.on_commit(version_bump)
     return len(entries)
@@ -595,15 +609,71 @@ def participants_delete(*, participant_ids: list[int]) -> int:
 
 
 def participant_entries_rename(*, participant: Participant) -> int:
-    """Copy a participant's current names into their leaderboard entries; returns the entries changed."""
-    changed = (
-        LeaderboardEntry.objects.filter(participant_id=participant.id)
-        .exclude(username=participant.username, display_name=participant.display_name)
-        .update(username=participant.username, display_name=participant.display_name)
-    )
-    if changed:
-        transaction.on_commit(version_bump)
-    return changed
+    """Copy a participant's current names into their leaderboard entries (and renderings); returns how many changed."""
+    names = {"username": participant.username, "display_name": participant.display_name}
+    with transaction.atomic():
+        # The challenges' locks first (in one order, like every writer), so
+        # that no score written meanwhile is overwritten by a rendering of the old one.
+        challenge_ids = sorted(set(
+            LeaderboardEntry.objects.filter(participant_id=participant.id).values_list("challenge_id", flat=True)
+        ))
+        scoring_kinds = {challenge_id: _challenge_lock(challenge_id=challenge_id) for challenge_id in challenge_ids}
+        entries = list(
+            LeaderboardEntry.objects.filter(participant_id=participant.id, challenge_id__in=challenge_ids)
+            .exclude(**names).only("challenge_id", *FIGURE_FIELDS)
+        )
+        for entry in entries:
+            for name, value in names.items():
+                setattr(entry, name, value)
+            _renderings_set(entry=entry, scoring_kind=scoring_kinds[entry.challenge_id])
+        LeaderboardEntry.objects.bulk_update(entries, ["username", "display_name", *_RENDERED_FIELDS], batch_size=100)
+        if entries:
+            transaction.on_commit(version_bump)
+    return len(entries)
+
+
+_RENDERED_FIELDS = ("row_html", "row_json", "rendering")
+
+
+def _renderings_set(*, entry: LeaderboardEntry, scoring_kind: str) -> None:
+    figures = Figures(**{name: getattr(entry, name) for name in FIGURE_FIELDS})
+    for name, value in entry_renderings(figures=figures, scoring_kind=scoring_kind).items():
+        setattr(entry, name, value)
+
+
+def entries_rerender(*, using: str = "default", challenge_ids: list[int] | None = None,
+                     batch_size: int = 2000) -> int:
+    """Render again every entry (of ``challenge_ids``, or of all challenges) whose renderings are out of date —
+    made by an earlier release, or for another scoring kind; returns how many.
+
+    Run after each migration (a release may change how rows look) and when a
+    challenge is saved (its scoring kind picks the columns). Reads serve an
+    out-of-date entry correctly meanwhile, by rendering it when read. Each
+    batch holds the challenge's lock, so no score written meanwhile is
+    overwritten by a rendering of the figures it replaced.
+    """
+    challenges = Challenge.objects.using(using).values_list("id", flat=True).order_by("id")
+    if challenge_ids is not None:
+        challenges = challenges.filter(id__in=challenge_ids)
+    done = 0
+    for challenge_id in challenges:
+        while True:
+            with transaction.atomic(using=using):
+                scoring_kind = _challenge_lock(challenge_id=challenge_id, using=using)
+                batch = list(
+                    LeaderboardEntry.objects.using(using).filter(challenge_id=challenge_id)
+                    .exclude(rendering=rendering_stamp(scoring_kind)).only(*FIGURE_FIELDS).order_by("id")[:batch_size]
+                ) if scoring_kind is not None else []
+                for entry in batch:
+                    _renderings_set(entry=entry, scoring_kind=scoring_kind)
+                # Small statements: bulk_update's CASE costs each row a look at every id of its statement.
+                LeaderboardEntry.objects.using(using).bulk_update(batch, list(_RENDERED_FIELDS), batch_size=100)
+                if batch:
+                    transaction.on_commit(version_bump, using=using)
+            done += len(batch)
+            if len(batch) < batch_size:
+                break
+    return done
 
 
 def submission_rerun(*, submission: Submission) -> Submission:

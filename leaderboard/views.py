@@ -12,16 +12,11 @@ from django.utils import timezone
 from common.validation import FieldError
 from leaderboard import charts, selectors
 from leaderboard.answer_cache import AnswerCache
+from leaderboard.board_rows import Cell
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
 from leaderboard.ranking_version import version_get
 from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, SCORE_LABELS, Column, value_format
 from loadtest.selectors import RunLive, run_live, run_record
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    absent: bool = False
 
 
 def _cells(submission: Submission, columns: tuple[Column, ...]) -> list[Cell]:
@@ -161,25 +156,16 @@ def _leaderboard_render(request: HttpRequest, slug: str | None) -> HttpResponse:
         return _bad_request(request, "verified must be 1 (verified results only) or 0")
     try:
         # An empty ``sort=`` is the default order here, as an empty ``page=`` is the first page.
+        # Each row comes as the page shows it, rendered when its entry was written.
         page = selectors.leaderboard_page(challenge=challenge, sort=request.GET.get("sort") or None,
-                                          page=page_number, verified_only=verified == "1")
+                                          page=page_number, verified_only=verified == "1", shown_as="html")
     except FieldError as exc:
         return _bad_request(request, str(exc))
-    rows = [
-        {
-            "rank": row.rank,
-            "participant": row.participant,
-            "cells": _cells(row.submission, page.columns),
-            "score": _score_text(row.submission, challenge),
-            "submission": row.submission,
-        }
-        for row in page.rows
-    ]
     context = {
         "challenges": challenges,
         "challenge": challenge,
         "page": page,
-        "rows": rows,
+        "rows": page.rows,
         "columns": page.columns,
         "headers": _headers(challenge=challenge, current=page.sort),
         "score_label": SCORE_LABELS[challenge.scoring],

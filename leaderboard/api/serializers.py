@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from leaderboard.models import Challenge, ScoringKind, Submission
-from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, SCORE_LABELS, Column
+from leaderboard.scoring import COLUMNS, SCORE_LABELS, Column, score_data, statistics_data
 from leaderboard.selectors import STATISTIC_ALIASES
 
 # Each pattern is checked here exactly as the schema states it (drf-spectacular
@@ -130,17 +130,6 @@ class ScoreField(serializers.Field):
 
 def columns_data(columns: tuple[Column, ...]) -> list[dict]:
     return [{"key": c.key, "label": c.label, "unit": c.unit, "better": c.better, "decimals": c.decimals} for c in columns]
-
-
-def statistics_data(submission: Submission, columns: tuple[Column, ...]) -> dict | None:
-    if submission.score is None:
-        return None
-    values = (submission.statistic_1, submission.statistic_2, submission.statistic_3)
-    return {column.key: column.number(value) for column, value in zip(columns, values, strict=True)}
-
-
-def score_data(submission: Submission, scoring: str) -> int | float | None:
-    return SCORE_COLUMNS[scoring].number(submission.score)
 
 
 class SubmissionOutput(serializers.ModelSerializer):

@@ -6,11 +6,9 @@ import io
 import re
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,10 +27,9 @@ from leaderboard.api.serializers import (
     SubmissionCreateInput,
     SubmissionOutput,
     columns_data,
-    score_data,
-    statistics_data,
 )
 from leaderboard.api.throttles import IPThrottle, KeyThrottle, SubmitThrottle
+from leaderboard.board_rows import json_text
 from leaderboard.models import Submission
 from leaderboard.ranking_version import version_get
 
@@ -268,25 +265,32 @@ class LeaderboardView(ApiView):
     reads_ranking_version = True
 
     def dispatch(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        answer = self._cached_answer(request, slug=str(kwargs.get("slug", "")))
+        answer = self._plain_answer(request, slug=str(kwargs.get("slug", "")))
         return answer if answer is not None else super().dispatch(request, *args, **kwargs)
 
-    def _cached_answer(self, request: HttpRequest, *, slug: str) -> HttpResponse | None:
-        """The hottest public read, served from this process's cache without DRF's request handling.
+    def _plain_answer(self, request: HttpRequest, *, slug: str) -> HttpResponse | None:
+        """The hottest public read, answered without DRF's request handling (which costs more than the read).
 
         Costs the IP throttle's single round trip (which also brings the
-        ranking version). Anything else (no cached answer, a new version, a
-        throttled client, bad parameters) takes the regular path below, which
-        answers errors in the uniform shape.
+        ranking version), then this process's cached answer or one query.
+        Anything else (a throttled client, bad parameters, no such challenge)
+        takes the regular path below, which answers errors in the uniform shape.
         """
-        key = (slug, request.GET.get("page"), request.GET.get("sort"))
-        if request.method != "GET" or not answer_cache.holds(key=key):
+        if request.method != "GET":
+            return None
+        raw_page, sort = request.GET.get("page"), request.GET.get("sort")
+        try:
+            page = _page(raw_page)
+        except exceptions.ValidationError:
             return None
         if not IPThrottle().allow_request(request, self):
             return None
         # Counted once: the regular path must not count this request again.
         request.ip_counted = True
-        body = answer_cache.get(key=key, version=request.ranking_version)
+        try:
+            body = _answer(slug=slug, raw_page=raw_page, page=page, sort=sort, version=request.ranking_version)
+        except FieldError:
+            return None
         return HttpResponse(body, content_type="application/json") if body is not None else None
 
     @extend_schema(
@@ -317,56 +321,51 @@ class LeaderboardView(ApiView):
         ],
     )
     def get(self, request: Request, slug: str) -> HttpResponse:
-        page = _page(request.query_params.get("page"))
-        # Absent means the rank; present, it must be one of this challenge's keys exactly.
-        sort = request.query_params.get("sort")
-        # Each process keeps the encoded answer with the ranking version it was
-        # built at; every scoring bumps the version, so a new result shows at
-        # once, and the version comes with the throttle's round trip.
+        raw_page = request.query_params.get("page")
+        page = _page(raw_page)
         version = getattr(request, "ranking_version", None)
-        if version is None:
-            version = version_get()
-        key = (slug, request.query_params.get("page"), request.query_params.get("sort"))
-        body = answer_cache.get(key=key, version=version)
+        try:
+            body = _answer(slug=slug, raw_page=raw_page, page=page, sort=request.query_params.get("sort"),
+                           version=version_get() if version is None else version)
+        except FieldError as exc:
+            raise exceptions.ValidationError({exc.field: [exc.message]}) from None
         if body is None:
-            try:
-                page_data = selectors.leaderboard_page_by_slug(slug=slug, sort=sort, page=page)
-            except FieldError as exc:
-                raise exceptions.ValidationError({exc.field: [exc.message]}) from None
-            if page_data is None:
-                raise exceptions.NotFound(f"there is no open challenge {slug!r}")
-            body = JSONRenderer().render(_leaderboard_body(page_data))
-            answer_cache.put(key=key, version=version, body=body)
+            raise exceptions.NotFound(f"there is no open challenge {slug!r}")
         return HttpResponse(body, content_type="application/json")
 
 
 answer_cache = AnswerCache()
 
 
-def _leaderboard_body(page: selectors.LeaderboardPage) -> dict:
-    # reverse() once instead of once per row: it is the slowest part of building a page of 50.
-    submission_url = reverse("leaderboard:submission", args=[987654321]).replace("987654321", "{}")
-    return {
+def _answer(*, slug: str, raw_page: str | None, page: int, sort: str | None, version: int) -> bytes | None:
+    """The encoded answer, None for no open challenge ``slug``; raises FieldError for a sort it does not have.
+
+    Each process keeps the encoded answer with the ranking version it was
+    built at; every scoring bumps the version, so a new result shows at once.
+    ``sort`` absent means the rank; present, it must be one of the challenge's keys exactly.
+    """
+    key = (slug, raw_page, sort)
+    body = answer_cache.get(key=key, version=version)
+    if body is None:
+        page_data = selectors.leaderboard_page_by_slug(slug=slug, sort=sort, page=page, shown_as="json")
+        if page_data is None:
+            return None
+        body = _leaderboard_body(page_data)
+        answer_cache.put(key=key, version=version, body=body)
+    return body
+
+
+def _leaderboard_body(page: selectors.LeaderboardPage) -> bytes:
+    head = json_text({
         "challenge": page.challenge.slug,
         "columns": columns_data(page.columns),
         "count": page.total,
         "page": page.page,
         "pages": page.page_count,
         "sort": page.sort,
-        # From the rows' own figures: no model instance is built for an answer.
-        "results": [
-            {
-                "rank": row.rank,
-                "participant": row.username,
-                "display_name": row.shown_name,
-                "statistics": statistics_data(row, page.columns),
-                "score": score_data(row, page.challenge.scoring),
-                "submitted_at": row.submitted_at.isoformat().replace("+00:00", "Z"),
-                "submission": submission_url.format(row.submission_id),
-            }
-            for row in page.rows
-        ],
-    }
+    })
+    # The results are stored JSON (leaderboard.board_rows), joined as the object's last member.
+    return f'{head[:-1]},"results":[{",".join(page.rows)}]}}'.encode()
 
 
 @csrf_exempt

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
 
+from common.prepared import prepared_fetchall
 from common.validation import FieldError
 from tracker.models import TrackedRun
 from tracker.payload import payload_validate
@@ -67,13 +68,7 @@ def _run_insert(*, fields: dict[str, Any]) -> int:
     values = [fields[name] if prep is None else prep(fields[name], connection) for name, prep in _INSERT_PREP]
     sql = _insert_sql(connection)
     if connection.vendor == "postgresql":
-        # What Django's cursor would check first; then bind server-side, which
-        # Django does only for a whole database (and the chart queries need client-side binding).
-        connection.validate_no_broken_transaction()
-        connection.ensure_connection()
-        with connection.wrap_database_errors, connection.Database.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, values, prepare=True)
-            return cursor.fetchone()[0]
+        return prepared_fetchall(alias=DB, sql=sql, params=values)[0][0]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if connection.features.can_return_columns_from_insert:
