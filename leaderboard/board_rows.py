@@ -92,7 +92,12 @@ def json_text(value: object) -> str:
 
 def html_row(*, rank: int, rendered: str) -> SafeString:
     """One ``<tr>`` of the page. ``rendered`` is the template's own output, escaped when it was written."""
-    return mark_safe(f'<tr><td class="num">{rank}</td>{rendered}</tr>')
+    return mark_safe(f'<tr><td class="num">{rank}</td>\n{rendered}</tr>')
+
+
+def html_rows(rows: list[SafeString]) -> SafeString:
+    """The rows of ``html_row`` as one ``<tbody>``'s content (each one escaped when it was written)."""
+    return mark_safe("\n".join(rows))
 
 
 def json_result(*, rank: int, rendered: str) -> str:

@@ -14,7 +14,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Model, OrderBy, QuerySet, Subquery
 from django.db.models.expressions import Col
 
-from common.prepared import prepared_fetchall
+from common.prepared import PreparedQuery, prepared_fetchall
 from common.validation import FieldError
 from leaderboard.board_rows import FIGURE_FIELDS, Figures, entry_renderings, html_row, json_result, rendering_stamp
 from leaderboard.keys import api_key_matches, api_key_prefix
@@ -38,10 +38,14 @@ def participant_by_key(*, key: str) -> Participant | None:
 
 
 def challenge_list(*, active_only: bool = True) -> list[Challenge]:
-    challenges = Challenge.objects.all()
+    """The challenges in their tabs' order; the open ones unless ``active_only`` is False."""
     if active_only:
-        challenges = challenges.filter(is_active=True)
-    return list(challenges)
+        return _OPEN_CHALLENGES.fetch(alias=router.db_for_read(Challenge))
+    return list(Challenge.objects.all())
+
+
+# Read by every page (the tabs, the home page): compiled once.
+_OPEN_CHALLENGES = PreparedQuery(lambda: Challenge.objects.filter(is_active=True))
 
 
 def challenge_columns(*, challenge: Challenge) -> tuple[Column, Column, Column]:
@@ -114,13 +118,13 @@ class SortKey:
         return expression.desc(**nulls) if descending else expression.asc(**nulls)
 
 
-def sort_keys(*, challenge: Challenge) -> dict[str, SortKey]:
-    """The keys a challenge's leaderboard sorts by, in the order of its columns: rank, participant, the
+def sort_keys(*, scoring_kind: str) -> dict[str, SortKey]:
+    """The keys a leaderboard of this scoring kind sorts by, in the order of its columns: rank, participant, the
     challenge's own statistics by their column keys, score, when."""
-    statistics = COLUMNS[challenge.scoring]
+    statistics = COLUMNS[scoring_kind]
     keys = [SortKey("rank", None), SortKey("participant", "username")]
     keys += [SortKey(column.key, alias, column) for column, alias in zip(statistics, STATISTIC_ALIASES, strict=True)]
-    keys += [SortKey("score", "score", SCORE_COLUMNS[challenge.scoring]), SortKey("when", "submitted_at")]
+    keys += [SortKey("score", "score", SCORE_COLUMNS[scoring_kind]), SortKey("when", "submitted_at")]
     return {key.key: key for key in keys}
 
 
@@ -211,7 +215,7 @@ def sort_parse(*, challenge: Challenge, sort: str | None) -> tuple[SortKey, bool
     Exact: no whitespace is trimmed and an empty value is not the default.
     ``statistic_1``…``statistic_3`` name the challenge's columns in order.
     """
-    keys = sort_keys(challenge=challenge)
+    keys = sort_keys(scoring_kind=challenge.scoring)
     if sort is None:
         return keys["rank"], False
     descending = sort.startswith("-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -12,7 +13,7 @@ from django.utils import timezone
 from common.validation import FieldError
 from leaderboard import charts, selectors
 from leaderboard.answer_cache import AnswerCache
-from leaderboard.board_rows import Cell
+from leaderboard.board_rows import Cell, html_rows
 from leaderboard.models import Challenge, Participant, Submission, SubmissionStatus
 from leaderboard.ranking_version import version_get
 from leaderboard.scoring import COLUMNS, SCORE_COLUMNS, SCORE_LABELS, Column, value_format
@@ -60,10 +61,19 @@ class Header:
         return {"ascending": "\u25b2", "descending": "\u25bc"}.get(self.aria_sort, "")
 
 
-def _headers(*, challenge: Challenge, current: str) -> list[Header]:
+@functools.lru_cache(maxsize=256)
+def _board_head(*, scoring_kind: str, current: str, verified_only: bool) -> str:
+    """The ``<thead>`` of a leaderboard: a function of the code and these three alone (no data), so it is rendered
+    once per process for each of their few combinations."""
+    return render_to_string("leaderboard/_board_head.html", {
+        "headers": _headers(scoring_kind=scoring_kind, current=current), "verified_only": verified_only,
+    })
+
+
+def _headers(*, scoring_kind: str, current: str) -> list[Header]:
     """Every column head of a leaderboard: the first click sorts best-first, a second one reverses."""
     headers = []
-    for key in selectors.sort_keys(challenge=challenge).values():
+    for key in selectors.sort_keys(scoring_kind=scoring_kind).values():
         first = key.best_first
         reverse = first[1:] if first.startswith("-") else f"-{first}"
         sorted_here = current in (key.key, f"-{key.key}")
@@ -166,8 +176,10 @@ def _leaderboard_render(request: HttpRequest, slug: str | None) -> HttpResponse:
         "challenge": challenge,
         "page": page,
         "rows": page.rows,
+        "rows_html": html_rows(page.rows),
         "columns": page.columns,
-        "headers": _headers(challenge=challenge, current=page.sort),
+        "board_head": _board_head(scoring_kind=challenge.scoring, current=page.sort,
+                                  verified_only=page.verified_only),
         "score_label": SCORE_LABELS[challenge.scoring],
         "duration_s": (challenge.profile or {}).get("duration_s"),
         "total_text": f"{page.total:,}",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
-from common.prepared import prepared_fetchall
+from common.prepared import PreparedQuery, prepared_fetchall
 
 SQL = "SELECT %s + 1, %s"
 
@@ -46,3 +48,24 @@ def test_on_postgresql_a_statement_is_prepared_on_its_first_execution(db):
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
                        ["%prepared_probe%"])
         assert cursor.fetchone()[0] == 1
+
+
+OPEN_GROUPS = PreparedQuery(lambda: Group.objects.filter(name__startswith="open").order_by("name"))
+
+
+def test_a_prepared_query_gives_the_instances_its_queryset_gives_and_sees_new_rows(db):
+    Group.objects.create(name="open-b")
+    Group.objects.create(name="closed")
+    first = OPEN_GROUPS.fetch(alias="default")
+    assert [(g.id, g.name) for g in first] == list(
+        Group.objects.filter(name__startswith="open").order_by("name").values_list("id", "name"))
+    assert first[0]._state.db == "default" and not first[0]._state.adding
+    Group.objects.create(name="open-a")
+    assert [g.name for g in OPEN_GROUPS.fetch(alias="default")] == ["open-a", "open-b"]
+
+
+def test_a_prepared_query_refuses_a_queryset_of_anything_but_whole_rows(db):
+    for make in (lambda: Group.objects.values("name"), lambda: Group.objects.only("name"),
+                 lambda: Group.objects.select_related(), lambda: Group.objects.annotate(n=Count("permissions"))):
+        with pytest.raises(ValueError, match="whole rows"):
+            PreparedQuery(make).fetch(alias="default")

@@ -53,8 +53,8 @@ def test_the_page_and_the_api_show_the_stored_rows_with_the_rank_in_front(client
     scored_make(participant=alice, challenge=challenge, statistics=(1797.0, 1.5, 20.0), score=1797.0)
     scored_make(participant=bob, challenge=challenge, statistics=(2000.0, 0.0, 10.0), score=2000.0)
     page = client.get(PAGE).content.decode()
-    assert f'<tr><td class="num">1</td>{entry_of(bob).row_html}</tr>' in page
-    assert f'<tr><td class="num">2</td>{entry_of(alice).row_html}</tr>' in page
+    assert f'<tr><td class="num">1</td>\n{entry_of(bob).row_html}</tr>' in page
+    assert f'<tr><td class="num">2</td>\n{entry_of(alice).row_html}</tr>' in page
     results = client.get(API).json()["results"]
     assert [r["rank"] for r in results] == [1, 2]
     assert results[1] == {"rank": 2, **json.loads(entry_of(alice).row_json)}
