@@ -29,6 +29,14 @@ if _anvil:
     worker_connections = int(os.environ.get("ANVIL_WORKER_CONNECTIONS", "1000"))
 else:
     worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
+    # One listening socket per worker (SO_REUSEPORT), so the kernel spreads new
+    # connections over the workers. On a shared socket the worker that wakes
+    # first may accept every connection of a burst, and keep-alive clients stay
+    # where they landed: under wrk -c16, in 2 runs of 5 one worker served all
+    # 16 on one core while the other idled, at half the requests per second
+    # (docs/benchmarks.md). The price: connections still queued at a worker
+    # that stops are reset, which only a restart does.
+    reuse_port = True
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 10
