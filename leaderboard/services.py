@@ -543,7 +543,7 @@ def challenge_ranking_rebuild(*, challenge_id: int) -> int:
     fields = ("id", "participant_id", "score", "statistic_1", "statistic_2", "statistic_3", "created_at",
               "verified", "participant__username", "participant__display_name")
     with transaction.atomic():
-        _challenge_lock(challenge_id=challenge_id)
+        scoring_kind = _challenge_lock(challenge_id=challenge_id)
         LeaderboardEntry.objects.filter(challenge_id=challenge_id).delete()
         scored = Submission.objects.filter(challenge_id=challenge_id, status=SubmissionStatus.SCORED,
                                            score__isnull=False).order_by("-score", "created_at", "id")
@@ -554,7 +554,6 @@ def challenge_ranking_rebuild(*, challenge_id: int) -> int:
             if row[1] not in seen:
                 seen.add(row[1])
                 verified.append(row)
-        scoring_kind = Challenge.objects.values_list("scoring", flat=True).get(id=challenge_id)
         entries = []
         for verified_only, rows in ((False, everyone), (True, verified)):
             for rank, row in enumerate(rows, start=1):
